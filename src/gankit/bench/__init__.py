@@ -1,0 +1,37 @@
+"""Benchmark protocols, runnable as `gankit bench NAME`.
+
+Each benchmark is a module with `run(quick: bool, seeds: int | None) -> dict` returning its
+figures, the published reference rows it compares with, and a printable `table` string.
+`run_benchmark` adds the environment and writes `NAME.json`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+from gankit.bench.common import environment, write_result
+from gankit.errors import ConfigError
+
+# name -> module implementing run(); explicit so a reader sees every benchmark in one place.
+BENCHMARKS: dict[str, str] = {
+    "throughput": "gankit.bench.throughput",
+}
+
+
+def run_benchmark(
+    name: str, quick: bool = False, seeds: int | None = None, out: str | Path | None = None
+) -> dict[str, Any]:
+    """Run one benchmark, print its table, and write `NAME.json` into `out` (if given)."""
+    if name not in BENCHMARKS:
+        raise ConfigError(f"unknown benchmark {name!r}; choose one of {sorted(BENCHMARKS)}")
+    module = importlib.import_module(BENCHMARKS[name])
+    result = module.run(quick=quick, seeds=seeds)
+    result = {"benchmark": name, "quick": quick, **result, "environment": environment()}
+    print(result.get("table", ""))
+    if out is not None:
+        path = write_result(Path(out) / f"{name}.json", result)
+        print(f"wrote {path}", file=sys.stderr)
+    return result
