@@ -1,0 +1,239 @@
+"""Export generators to ONNX, quantize them to int8, prune them by magnitude.
+
+`export_model(dir)` writes `model.onnx` (dynamic batch; input `z`, output `samples`) beside the
+weights, checks it against eager PyTorch (max abs difference <= 1e-4 or it refuses), and records
+the file's SHA-256 in `model.json` so `gankit serve --runtime onnx` can verify it like the
+weights. `quantize=True` adds `model.int8.onnx` (ONNX Runtime dynamic int8 quantization: weights
+int8, activations quantized on the fly). `prune=a` zeroes the share `a` of generator weights with
+the smallest magnitude (`torch.nn.utils.prune`, global L1) before export; it needs `out` so the
+original model is kept. Needs the `export` extra (onnx, onnxscript, onnxruntime).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from gankit.errors import CheckpointError, ConfigError, require
+from gankit.modeldir import (
+    SPEC_FILE,
+    WEIGHTS_FILE,
+    atomic_write_json,
+    sha256_file,
+    verify_model_dir,
+    write_model_dir,
+)
+
+PARITY_TOL = 1e-4
+OPSET = 18
+ONNX_FILE = "model.onnx"
+INT8_FILE = "model.int8.onnx"
+
+
+def export_onnx(
+    module: nn.Module, latent_dim: int, path: str | Path, exporter: str = "dynamo"
+) -> Path:
+    """Write `module` (z `[n, latent_dim]` -> samples) as ONNX with a dynamic batch dimension.
+
+    `exporter="dynamo"` is torch.export-based (the default since torch 2.9); `"torchscript"` is
+    the legacy exporter, faster to run but deprecated.
+    """
+    require("onnx", "export")
+    path = Path(path)
+    module = module.eval()
+    z = torch.randn(2, latent_dim)
+    kwargs: dict[str, Any] = {
+        "input_names": ["z"],
+        "output_names": ["samples"],
+        "opset_version": OPSET,
+    }
+    if exporter == "dynamo":
+        require("onnxscript", "export")
+        kwargs.update(
+            dynamo=True,
+            dynamic_shapes={"z": {0: torch.export.Dim("batch", min=1, max=65536)}},
+            external_data=False,
+            verbose=False,
+        )
+    elif exporter == "torchscript":
+        kwargs.update(dynamo=False, dynamic_axes={"z": {0: "batch"}, "samples": {0: "batch"}})
+    else:
+        raise ConfigError(f"exporter must be 'dynamo' or 'torchscript', got {exporter!r}")
+    tmp = path.with_name(f".{path.name}.tmp")
+    with warnings.catch_warnings(), _quiet_torch_onnx():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (z,), str(tmp), **kwargs)
+    tmp.replace(path)
+    return path
+
+
+class _quiet_torch_onnx:
+    """Silence the exporter's progress and torchvision-registration log lines."""
+
+    def __enter__(self) -> None:
+        self._logger = logging.getLogger("torch.onnx")
+        self._level = self._logger.level
+        self._logger.setLevel(logging.ERROR)
+
+    def __exit__(self, *exc: object) -> None:
+        self._logger.setLevel(self._level)
+
+
+def ort_session(path: str | Path, threads: int = 1) -> Any:
+    """An ONNX Runtime CPU session with `threads` intra-op threads."""
+    ort = require("onnxruntime", "export")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def parity(
+    module: nn.Module, path: str | Path, latent_dim: int, n: int = 16, seed: int = 0
+) -> float:
+    """Max abs difference between ONNX Runtime and eager PyTorch on `n` seeded latents."""
+    z = torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))
+    with torch.inference_mode():
+        expected = module.eval()(z).float().numpy()
+    got = ort_session(path).run(None, {"z": z.numpy()})[0]
+    return float(np.abs(got - expected).max())
+
+
+def quantize_int8(src: str | Path, dst: str | Path) -> Path:
+    """ONNX Runtime dynamic int8 quantization of `src` into `dst`.
+
+    The dynamo exporter stores intermediate shapes (`value_info`) that ORT's quantizer's shape
+    inference rejects; they are dropped first (ORT re-infers them).
+    """
+    onnx = require("onnx", "export")
+    quantization = require("onnxruntime.quantization", "export")
+    model = onnx.load(str(src))
+    del model.graph.value_info[:]
+    plain = Path(dst).with_name(f".{Path(dst).name}.plain.onnx")
+    onnx.save(model, str(plain))
+    try:
+        quantization.quantize_dynamic(
+            str(plain), str(dst), weight_type=quantization.QuantType.QInt8
+        )
+    finally:
+        plain.unlink(missing_ok=True)
+    return Path(dst)
+
+
+def prune_module(module: nn.Module, amount: float) -> nn.Module:
+    """Zero the share `amount` of conv/linear weights with the smallest |w| (global L1)."""
+    from torch.nn.utils import prune
+
+    if not 0.0 < amount < 1.0:
+        raise ConfigError(f"prune amount must be in (0, 1), got {amount}")
+    targets = [
+        (m, "weight")
+        for m in module.modules()
+        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear)
+    ]
+    if not targets:
+        raise ConfigError("nothing to prune: the model has no conv or linear layers")
+    prune.global_unstructured(targets, pruning_method=prune.L1Unstructured, amount=amount)
+    for layer, name in targets:
+        prune.remove(layer, name)
+    return module
+
+
+def sparsity(module: nn.Module) -> float:
+    """Share of exactly-zero weights over conv/linear layers."""
+    weights = [
+        m.weight
+        for m in module.modules()
+        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear)
+    ]
+    total = sum(w.numel() for w in weights)
+    return float(sum(int((w == 0).sum()) for w in weights) / max(total, 1))
+
+
+def export_model(
+    model_dir: str | Path,
+    out: str | Path | None = None,
+    quantize: bool = False,
+    prune: float = 0.0,
+    exporter: str = "dynamo",
+) -> dict[str, Any]:
+    """Export a generator model directory to ONNX (checked for parity) and record it in model.json.
+
+    Returns what was written: files, sizes in bytes, parity error, sparsity.
+    """
+    import gankit
+
+    src = Path(model_dir)
+    spec = verify_model_dir(src)
+    if spec.get("kind") not in ("image-generator", "toy-generator"):
+        raise CheckpointError(
+            f"{src}: kind {spec.get('kind')!r}; ONNX export supports generators only"
+        )
+    if prune and out is None:
+        raise ConfigError(
+            "--prune changes the weights; give --out DIR so the original model is kept"
+        )
+    dst = Path(out) if out is not None else src
+    generator = gankit.load_generator(src)
+    module = generator.module
+    report: dict[str, Any] = {"model_dir": str(dst)}
+    if prune:
+        prune_module(module, prune)
+        report["sparsity"] = round(sparsity(module), 4)
+    if dst != src:
+        dst.mkdir(parents=True, exist_ok=True)
+        if prune:
+            clean = {
+                k: v
+                for k, v in spec.items()
+                if k not in ("format", "weights_sha256", "onnx", "onnx_int8")
+            }
+            clean["pruned"] = {"method": "global L1 unstructured", "amount": prune}
+            write_model_dir(dst, module.state_dict(), clean)
+        else:
+            shutil.copyfile(src / WEIGHTS_FILE, dst / WEIGHTS_FILE)
+            shutil.copyfile(src / SPEC_FILE, dst / SPEC_FILE)
+        spec = verify_model_dir(dst)
+    start = time.perf_counter()
+    onnx_path = export_onnx(module, generator.latent_dim, dst / ONNX_FILE, exporter)
+    report["export_s"] = round(time.perf_counter() - start, 2)
+    error = parity(module, onnx_path, generator.latent_dim)
+    report["parity_max_abs"] = error
+    if not error <= PARITY_TOL:
+        onnx_path.unlink(missing_ok=True)
+        raise CheckpointError(
+            f"{onnx_path}: ONNX output differs from PyTorch by {error:.2e} > {PARITY_TOL}"
+        )
+    spec["onnx"] = _entry(onnx_path, exporter, error)
+    report["onnx"] = str(onnx_path)
+    report["onnx_bytes"] = onnx_path.stat().st_size
+    if quantize:
+        int8 = quantize_int8(onnx_path, dst / INT8_FILE)
+        spec["onnx_int8"] = _entry(
+            int8, "onnxruntime.quantize_dynamic(QInt8)", parity(module, int8, generator.latent_dim)
+        )
+        report["onnx_int8"] = str(int8)
+        report["onnx_int8_bytes"] = int8.stat().st_size
+        report["int8_max_abs"] = spec["onnx_int8"]["parity_max_abs"]
+    atomic_write_json(dst / SPEC_FILE, spec)
+    return report
+
+
+def _entry(path: Path, exporter: str, error: float) -> dict[str, Any]:
+    return {
+        "file": path.name,
+        "sha256": sha256_file(path),
+        "opset": OPSET,
+        "exporter": exporter,
+        "inputs": ["z"],
+        "outputs": ["samples"],
+        "parity_max_abs": error,
+    }

@@ -1,0 +1,548 @@
+"""The FastAPI app factory of `gankit serve`.
+
+Deny by default: every `/v1` call needs an API key with the right scope (401 without a key, 403
+with the wrong scope, 429 over the per-key rate), bodies are size-limited (413), inputs are
+validated against the model (422 naming the field), model work is time-limited (504), and every
+request leaves an audit line and Prometheus metrics. Only `/healthz`, `/readyz`, the OpenAPI
+schema and the static page at `/` are open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from fastapi import Depends, FastAPI, Request, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.security import APIKeyHeader
+from starlette.exceptions import HTTPException
+from starlette.staticfiles import StaticFiles
+
+from gankit.errors import ConfigError, DataError, GankitError
+from gankit.serve.audit import AuditLog, ObserverMiddleware
+from gankit.serve.auth import KeyStore, Principal
+from gankit.serve.batching import BatchConfig, MicroBatcher
+from gankit.serve.limits import BodySizeLimitMiddleware, Limits, RateLimiter
+from gankit.serve.metrics import ServeMetrics
+from gankit.serve.models import (
+    GENERATOR_KINDS,
+    GeneratorModel,
+    LoadOptions,
+    ServedModel,
+    TabularModel,
+    load_models,
+)
+from gankit.serve.schemas import (
+    DecodeRequest,
+    GenerateRequest,
+    ImputeRequest,
+    LatentRequest,
+    LatentResponse,
+    ModelInfo,
+    ModelList,
+    RowsResponse,
+    SamplesResponse,
+    SynthesizeRequest,
+)
+
+log = logging.getLogger("gankit.serve")
+STATIC = Path(__file__).parent / "static"
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+Z_LIMIT = 100.0
+INLINE_MAX_SAMPLES = 8  # smaller calls run on the event loop; a thread hop costs more than them
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; "
+    "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+@dataclass
+class ServeOptions:
+    """Everything `create_app` needs besides the models."""
+
+    keys: KeyStore | None = None
+    insecure_no_auth: bool = False
+    limits: Limits = field(default_factory=Limits)
+    audit_log: str | Path | None = None
+    runtime: str = "torch"
+    threads: int = 1
+    batching: BatchConfig | None = None
+    host: str = "127.0.0.1"
+
+
+def _validation(loc: Sequence[Any], msg: str) -> RequestValidationError:
+    return RequestValidationError([{"loc": list(loc), "msg": msg, "type": "value_error"}])
+
+
+class Service:
+    """The state behind the routes: models, keys, limits, metrics, audit, batchers."""
+
+    def __init__(
+        self, models: dict[str, ServedModel], refused: dict[str, str], options: ServeOptions
+    ):
+        if options.keys is None and not options.insecure_no_auth:
+            raise ConfigError("no API keys configured; pass --api-keys FILE or set GANKIT_API_KEYS")
+        if options.insecure_no_auth and options.host not in LOOPBACK:
+            raise ConfigError(
+                f"--insecure-no-auth is only allowed on localhost, not on host {options.host!r}"
+            )
+        self.models, self.refused, self.options = models, refused, options
+        self.limits = options.limits
+        self.metrics = ServeMetrics()
+        self.audit = AuditLog(options.audit_log) if options.audit_log else None
+        self.rate = RateLimiter(self.limits.rate, self.limits.burst)
+        self.batchers: dict[str, MicroBatcher] = {}
+        if options.batching is not None:
+            for model in models.values():
+                if isinstance(model, GeneratorModel):
+                    self.batchers[model.name] = MicroBatcher(model, options.batching, self.metrics)
+
+    # ------------------------------------------------------------------ auth
+
+    def principal(self, request: Request, key: str | None, scope: str) -> Principal:
+        """Authenticate and authorise one request (401/403/429); sets the audit key id."""
+        if self.options.insecure_no_auth:
+            who = Principal("anonymous", frozenset({"admin"}))
+        else:
+            if key is None:
+                auth = request.headers.get("authorization", "")
+                key = auth[7:].strip() if auth[:7].lower() == "bearer " else None
+            who = self.options.keys.verify(key) if self.options.keys is not None else None
+            if who is None:
+                raise HTTPException(
+                    401, "missing or invalid API key", {"WWW-Authenticate": "ApiKey"}
+                )
+        request.state.key_id = who.key_id
+        if not who.allows(scope):
+            raise HTTPException(403, f"API key {who.key_id!r} lacks the {scope!r} scope")
+        wait = self.rate.acquire(who.key_id)
+        if wait > 0:
+            raise HTTPException(
+                429, "rate limit exceeded", {"Retry-After": str(max(1, round(wait)))}
+            )
+        return who
+
+    # ------------------------------------------------------------------ models
+
+    def model(self, request: Request, name: str, kinds: Sequence[str]) -> ServedModel:
+        """The named model if it has one of `kinds` (404 unknown, 422 wrong kind)."""
+        model = self.models.get(name)
+        if model is None:
+            raise HTTPException(404, f"no model named {name!r}; GET /v1/models lists them")
+        request.state.model = model.name
+        if model.kind not in kinds:
+            raise _validation(
+                ("body", "model"),
+                f"model {name!r} is a {model.kind}; this endpoint needs {list(kinds)}",
+            )
+        return model
+
+    def check_n(self, request: Request, n: int, name: str = "n", limit: int | None = None) -> None:
+        """422 when a count exceeds the configured maximum."""
+        limit = limit or self.limits.max_n
+        request.state.n = n
+        if n > limit:
+            raise _validation(("body", name), f"must be <= {limit} (the server's limit), got {n}")
+
+    async def run(self, fn: Callable[..., Any], *args: Any, inline: bool = False) -> Any:
+        """Run model work inline (tiny calls) or in a worker thread under the request timeout."""
+        if inline:
+            return fn(*args)
+        loop = asyncio.get_running_loop()
+        try:
+            return await asyncio.wait_for(
+                loop.run_in_executor(None, fn, *args), self.limits.timeout_s
+            )
+        except TimeoutError as exc:
+            raise HTTPException(
+                504, f"model work exceeded the {self.limits.timeout_s} s timeout"
+            ) from exc
+
+    async def decode(
+        self, model: GeneratorModel, z: torch.Tensor, labels: torch.Tensor | None
+    ) -> np.ndarray:
+        """Decode through the micro-batcher when enabled, else directly."""
+        n = int(z.shape[0])
+        self.metrics.observe_batch(model.name, n)
+        batcher = self.batchers.get(model.name)
+        if batcher is not None:
+            try:
+                return await asyncio.wait_for(batcher.decode(z, labels), self.limits.timeout_s)
+            except TimeoutError as exc:
+                raise HTTPException(
+                    504, f"model work exceeded the {self.limits.timeout_s} s timeout"
+                ) from exc
+        self.metrics.observe_batch(model.name, n, "model_call")
+        return await self.run(model.decode, z, labels, inline=n <= INLINE_MAX_SAMPLES)
+
+
+def check_labels(model: GeneratorModel, labels: int | list[int] | None, n: int) -> None:
+    """422 unless labels fit the model: none for unconditional, classes in range, one or n."""
+    if labels is None:
+        return
+    if model.num_classes is None:
+        raise _validation(("body", "labels"), f"model {model.name!r} is unconditional; omit labels")
+    values = [labels] if isinstance(labels, int) else labels
+    if not isinstance(labels, int) and len(values) != n:
+        raise _validation(
+            ("body", "labels"), f"expected one label or {n} labels, got {len(values)}"
+        )
+    bad = [v for v in values if not 0 <= v < model.num_classes]
+    if bad:
+        raise _validation(
+            ("body", "labels"), f"classes must be in [0, {model.num_classes}), got {bad[:5]}"
+        )
+
+
+def _png(array: np.ndarray) -> bytes:
+    from PIL import Image
+
+    image = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def grid(images: np.ndarray, padding: int = 1) -> np.ndarray:
+    """`[n, H, W, C]` uint8 -> one near-square `[H', W', C]` uint8 grid."""
+    n, h, w, c = images.shape
+    cols = int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    out = np.zeros((rows * (h + padding) + padding, cols * (w + padding) + padding, c), np.uint8)
+    for i in range(n):
+        r, q = divmod(i, cols)
+        y, x = padding + r * (h + padding), padding + q * (w + padding)
+        out[y : y + h, x : x + w] = images[i]
+    return out
+
+
+def render_samples(
+    model: GeneratorModel, samples: np.ndarray, labels: torch.Tensor | None, fmt: str
+) -> Response:
+    """The response for `format` = array (JSON), png (JSON of base64 PNGs) or grid (image/png)."""
+    label_list = labels.tolist() if labels is not None else None
+    body: dict[str, Any] = {
+        "model": model.name,
+        "n": int(samples.shape[0]),
+        "shape": list(samples.shape[1:]),
+    }
+    body["labels"] = label_list
+    if fmt == "array" or not model.is_image:
+        body["data"] = samples.tolist()
+        return Response(json.dumps(body), media_type="application/json")
+    images = model.to_uint8(samples)
+    if fmt == "grid":
+        return Response(_png(grid(images)), media_type="image/png")
+    body["images"] = [base64.b64encode(_png(image)).decode() for image in images]
+    return Response(json.dumps(body), media_type="application/json")
+
+
+def _json(body: dict[str, Any]) -> Response:
+    return Response(json.dumps(body), media_type="application/json")
+
+
+def create_app(
+    model_dirs: Sequence[str | Path] = (),
+    *,
+    options: ServeOptions | None = None,
+    models: dict[str, ServedModel] | None = None,
+) -> FastAPI:
+    """Build the app: load and verify `model_dirs` (plus any ready `models`), wire the routes."""
+    options = options or ServeOptions()
+    served, refused = load_models(model_dirs, LoadOptions(options.runtime, options.threads))
+    served.update(models or {})
+    service = Service(served, refused, options)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        for batcher in service.batchers.values():
+            batcher.close()
+        if service.audit is not None:
+            service.audit.close()
+
+    app = FastAPI(
+        title="gankit serve",
+        version="1",
+        description="Generate samples, impute missing values and synthesize rows.",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    _add_routes(app, service)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=options.limits.max_body_bytes)
+    app.add_middleware(ObserverMiddleware, metrics=service.metrics, audit=service.audit)
+    return app
+
+
+def _add_routes(app: FastAPI, service: Service) -> None:
+    key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="gk_<id>_<secret>")
+
+    def scope(name: str) -> Any:
+        """A route dependency that demands the scope `name`."""
+
+        def dependency(request: Request, key: str | None = Security(key_header)) -> Principal:
+            return service.principal(request, key, name)
+
+        return Depends(dependency)
+
+    @app.exception_handler(GankitError)
+    async def gankit_error(request: Request, exc: GankitError) -> JSONResponse:
+        status = 422 if isinstance(exc, DataError | ConfigError) else 500
+        log.error("%s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"], responses={503: {"description": "no model could be loaded"}})
+    async def readyz() -> JSONResponse:
+        """Readiness: at least one model is loaded."""
+        ready = bool(service.models)
+        body = {"ready": ready, "models": len(service.models), "refused": len(service.refused)}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["ops"], response_class=Response, dependencies=[scope("admin")])
+    async def metrics() -> Response:
+        """Prometheus metrics (needs the `admin` scope)."""
+        return Response(service.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.get("/v1/models", tags=["models"], response_model=ModelList)
+    async def list_models(
+        request: Request, key: str | None = Security(key_header)
+    ) -> dict[str, Any]:
+        """Every served model with its model.json metadata (any valid key)."""
+        _any_scope(service, request, key)
+        return {"models": [m.info() for m in service.models.values()], "refused": service.refused}
+
+    @app.get("/v1/models/{name}", tags=["models"], response_model=ModelInfo)
+    async def get_model(
+        name: str, request: Request, key: str | None = Security(key_header)
+    ) -> dict[str, Any]:
+        """One model's metadata."""
+        _any_scope(service, request, key)
+        if name not in service.models:
+            raise HTTPException(404, f"no model named {name!r}")
+        return service.models[name].info()
+
+    _add_generator_routes(app, service, scope)
+    _add_tabular_routes(app, service, scope)
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+
+def _any_scope(service: Service, request: Request, key: str | None) -> Principal:
+    """Any valid key may read metadata: try the scopes in turn (403 only if it has none)."""
+    last: HTTPException | None = None
+    for name in ("generate", "impute", "synthesize", "admin"):
+        try:
+            return service.principal(request, key, name)
+        except HTTPException as exc:
+            if exc.status_code != 403:
+                raise
+            last = exc
+    assert last is not None
+    raise last
+
+
+def _add_generator_routes(app: FastAPI, service: Service, scope: Callable) -> None:
+    image = {200: {"content": {"image/png": {}}, "description": "JSON samples, or a PNG grid"}}
+
+    @app.post(
+        "/v1/generate",
+        tags=["generate"],
+        response_model=SamplesResponse,
+        responses=image,
+        dependencies=[scope("generate")],
+    )
+    async def generate(req: GenerateRequest, request: Request) -> Response:
+        """Draw n samples (seeded, optionally truncated, per class for conditional models)."""
+        model = service.model(request, req.model, GENERATOR_KINDS)
+        assert isinstance(model, GeneratorModel)
+        service.check_n(request, req.n)
+        check_labels(model, req.labels, req.n)
+        z = model.latent(req.n, req.seed, req.truncation)
+        labels = model.labels_for(req.n, req.seed, req.labels)
+        samples = await service.decode(model, z, labels)
+        return render_samples(model, samples, labels, req.format)
+
+    @app.post(
+        "/v1/latent",
+        tags=["generate"],
+        response_model=LatentResponse,
+        dependencies=[scope("generate")],
+    )
+    async def latent(req: LatentRequest, request: Request) -> Response:
+        """Draw latent vectors, e.g. the ends of a walk through the latent space."""
+        model = service.model(request, req.model, GENERATOR_KINDS)
+        assert isinstance(model, GeneratorModel)
+        service.check_n(request, req.n)
+        z = model.latent(req.n, req.seed, req.truncation)
+        return _json({"model": model.name, "z": z.tolist()})
+
+    @app.post(
+        "/v1/decode",
+        tags=["generate"],
+        response_model=SamplesResponse,
+        responses=image,
+        dependencies=[scope("generate")],
+    )
+    async def decode(req: DecodeRequest, request: Request) -> Response:
+        """Decode given latent vectors into samples."""
+        model = service.model(request, req.model, GENERATOR_KINDS)
+        assert isinstance(model, GeneratorModel)
+        service.check_n(request, len(req.z), "z")
+        for i, vector in enumerate(req.z):
+            if len(vector) != model.latent_dim:
+                raise _validation(
+                    ("body", "z", i), f"expected {model.latent_dim} values, got {len(vector)}"
+                )
+            if any(abs(v) > Z_LIMIT for v in vector):
+                raise _validation(("body", "z", i), f"values must lie in [-{Z_LIMIT}, {Z_LIMIT}]")
+        check_labels(model, req.labels, len(req.z))
+        z = torch.tensor(req.z, dtype=torch.float32)
+        labels = model.labels_for(len(req.z), 0, req.labels)
+        samples = await service.decode(model, z, labels)
+        return render_samples(model, samples, labels, req.format)
+
+
+def _add_tabular_routes(app: FastAPI, service: Service, scope: Callable) -> None:
+    @app.post(
+        "/v1/impute",
+        tags=["tabular"],
+        response_model=RowsResponse,
+        dependencies=[scope("impute")],
+    )
+    async def impute(req: ImputeRequest, request: Request) -> Response:
+        """Fill the nulls of the given rows."""
+        model = service.model(request, req.model, ("imputer",))
+        assert isinstance(model, TabularModel)
+        service.check_n(request, len(req.rows), "rows", service.limits.max_rows)
+        start = time.perf_counter()
+        frame = check_and_observe(service, model, req.rows)
+        service.metrics.observe_batch(model.name, len(req.rows))
+        filled = await service.run(model.impute, frame, inline=len(req.rows) <= INLINE_MAX_SAMPLES)
+        latency = (time.perf_counter() - start) * 1000
+        return _json(
+            {"model": model.name, "rows": model.rows_out(filled), "latency_ms": round(latency, 3)}
+        )
+
+    @app.post(
+        "/v1/impute/stream",
+        tags=["tabular"],
+        response_class=StreamingResponse,
+        responses={200: {"content": {"application/x-ndjson": {}}}},
+        dependencies=[scope("impute")],
+    )
+    async def impute_stream(model: str, request: Request) -> StreamingResponse:
+        """Chunked NDJSON in, NDJSON out: one row per line, each answered as soon as it arrives.
+
+        Each output line is {"row": {...}, "latency_ms": x} or {"line": i, "error": [...]}.
+        """
+        from gankit.serve.stream import LineTooLong, aiter_lines, impute_line
+
+        served = service.model(request, model, ("imputer",))
+        assert isinstance(served, TabularModel)
+        limit = service.limits.max_body_bytes
+
+        async def produce():
+            index = 0
+            try:
+                async for line in aiter_lines(request.stream(), limit):
+                    out = impute_line(served, line, index, service.metrics)
+                    index += 1
+                    if out is not None:
+                        yield out + "\n"
+            except LineTooLong as exc:
+                yield (
+                    json.dumps({"line": index, "error": [{"loc": ["line"], "msg": str(exc)}]})
+                    + "\n"
+                )
+
+        return StreamingResponse(produce(), media_type="application/x-ndjson")
+
+    @app.post(
+        "/v1/synthesize",
+        tags=["tabular"],
+        response_model=RowsResponse,
+        dependencies=[scope("synthesize")],
+    )
+    async def synthesize(req: SynthesizeRequest, request: Request) -> Response:
+        """Draw n synthetic rows."""
+        model = service.model(request, req.model, ("tabular-synth",))
+        assert isinstance(model, TabularModel)
+        service.check_n(request, req.n, "n", service.limits.max_rows)
+        service.metrics.observe_batch(model.name, req.n)
+        start = time.perf_counter()
+        frame = await service.run(model.sample, req.n, req.seed)
+        latency = (time.perf_counter() - start) * 1000
+        return _json(
+            {"model": model.name, "rows": model.rows_out(frame), "latency_ms": round(latency, 3)}
+        )
+
+
+def check_and_observe(service: Service, model: TabularModel, rows: Sequence[Any]) -> Any:
+    """Validate rows (422 naming the row and column) and update the input-quality metrics."""
+    check = model.check_rows(rows)
+    if check.errors:
+        raise RequestValidationError(check.errors)
+    service.metrics.observe_inputs(
+        model.name, [c.name for c in model.columns], check.missing, check.out_of_range, len(rows)
+    )
+    return check.frame
+
+
+def serve(
+    model_dirs: Sequence[str | Path],
+    options: ServeOptions,
+    port: int = 8000,
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
+    log_level: str = "info",
+) -> None:
+    """Run the service under uvicorn (one worker; uvloop/httptools when installed)."""
+    import uvicorn
+
+    if bool(ssl_certfile) != bool(ssl_keyfile):
+        raise ConfigError("TLS needs both --ssl-certfile and --ssl-keyfile")
+    for path in (ssl_certfile, ssl_keyfile):
+        if path and not Path(path).is_file():
+            raise ConfigError(f"{path}: TLS file not found")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    torch.set_num_threads(options.threads)
+    app = create_app(model_dirs, options=options)
+    if not app.state.service.models:
+        raise ConfigError(
+            f"none of the model directories could be served: {app.state.service.refused}"
+        )
+    uvicorn.run(
+        app,
+        host=options.host,
+        port=port,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+        log_level=log_level,
+        access_log=False,
+        timeout_keep_alive=5,
+        limit_concurrency=1024,
+        server_header=False,
+    )

@@ -1,0 +1,94 @@
+"""Optional micro-batching of concurrent generate requests (off by default).
+
+Requests that arrive within `max_wait_ms` of each other are decoded in one forward pass of up to
+`max_batch` samples. Latent vectors are drawn per request before batching, so a seeded request
+returns the same samples batched or not. On a CPU the forward cost grows almost linearly with
+the batch (see docs/serving.md), so this only pays when per-call overhead dominates; measure
+before turning it on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from gankit.errors import ConfigError
+from gankit.serve.metrics import ServeMetrics
+from gankit.serve.models import GeneratorModel
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    """Largest batch of samples per forward pass, and how long the first request may wait."""
+
+    max_batch: int = 64
+    max_wait_ms: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.max_batch < 1 or self.max_wait_ms < 0:
+            raise ConfigError(f"micro-batching: max_batch >= 1 and max_wait_ms >= 0, got {self}")
+
+
+class MicroBatcher:
+    """Collects decode calls for one model and runs them together in a worker thread."""
+
+    def __init__(self, model: GeneratorModel, config: BatchConfig, metrics: ServeMetrics):
+        self.model, self.config, self.metrics = model, config, metrics
+        self._queue: asyncio.Queue | None = None
+        self._task: asyncio.Task | None = None
+
+    async def decode(self, z: torch.Tensor, labels: torch.Tensor | None) -> np.ndarray:
+        """Decode `z` (possibly together with other waiting requests)."""
+        if self._queue is None:
+            self._queue = asyncio.Queue()
+            self._task = asyncio.get_running_loop().create_task(self._worker())
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        await self._queue.put((z, labels, future))
+        return await future
+
+    async def _collect(self) -> list[tuple]:
+        assert self._queue is not None
+        items = [await self._queue.get()]
+        size = items[0][0].shape[0]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.max_wait_ms / 1000.0
+        while size < self.config.max_batch:
+            timeout = deadline - loop.time()
+            if timeout <= 0:
+                break
+            try:
+                item = await asyncio.wait_for(self._queue.get(), timeout)
+            except TimeoutError:
+                break
+            items.append(item)
+            size += item[0].shape[0]
+        return items
+
+    async def _worker(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            items = await self._collect()
+            z = torch.cat([item[0] for item in items])
+            labels = None if items[0][1] is None else torch.cat([item[1] for item in items])
+            self.metrics.observe_batch(self.model.name, int(z.shape[0]), "model_call")
+            try:
+                out = await loop.run_in_executor(None, self.model.decode, z, labels)
+            except Exception as exc:  # hand the failure to every waiting request
+                for *_, future in items:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            start = 0
+            for item_z, _, future in items:
+                stop = start + item_z.shape[0]
+                if not future.done():
+                    future.set_result(out[start:stop])
+                start = stop
+
+    def close(self) -> None:
+        """Stop the worker task."""
+        if self._task is not None:
+            self._task.cancel()

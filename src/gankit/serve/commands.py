@@ -1,0 +1,109 @@
+"""CLI: `gankit serve`, `gankit apikey` and `gankit export`."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    """Add the serve, apikey and export subcommands."""
+    _register_serve(subparsers)
+    _register_apikey(subparsers)
+    _register_export(subparsers)
+
+
+def _register_serve(subparsers: Any) -> None:
+    p = subparsers.add_parser("serve", help="serve models over HTTP (needs the serve extra)")
+    p.add_argument("model_dirs", nargs="+", metavar="MODEL_DIR", help="model or run directories")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--api-keys", metavar="FILE", help="key file written by `gankit apikey`")
+    p.add_argument("--insecure-no-auth", action="store_true", help="no API keys (localhost only)")
+    p.add_argument("--audit-log", metavar="FILE", default="gankit-audit.jsonl")
+    p.add_argument("--max-n", type=int, default=256, help="most samples per request")
+    p.add_argument("--max-rows", type=int, default=1024, help="most rows per request")
+    p.add_argument("--max-body-bytes", type=int, default=1 << 20)
+    p.add_argument("--rate", type=float, default=0.0, help="requests/s per key (0: unlimited)")
+    p.add_argument("--burst", type=int, default=100, help="burst size of the per-key rate limit")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds of model work per request")
+    p.add_argument("--runtime", choices=("torch", "onnx", "onnx-int8"), default="torch")
+    p.add_argument("--threads", type=int, default=1, help="intra-op threads for the models")
+    p.add_argument(
+        "--micro-batch", type=int, default=0, help="max batch of micro-batching (0: off)"
+    )
+    p.add_argument("--batch-wait-ms", type=float, default=2.0)
+    p.add_argument("--ssl-certfile")
+    p.add_argument("--ssl-keyfile")
+    p.add_argument("--log-level", default="info")
+    p.set_defaults(handler=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from gankit.serve.app import ServeOptions, serve
+    from gankit.serve.auth import KeyStore
+    from gankit.serve.batching import BatchConfig
+    from gankit.serve.limits import Limits
+
+    limits = Limits(
+        args.max_n, args.max_rows, args.max_body_bytes, args.rate, args.burst, args.timeout
+    )
+    options = ServeOptions(
+        keys=None if args.insecure_no_auth else KeyStore.load(args.api_keys),
+        insecure_no_auth=args.insecure_no_auth,
+        limits=limits,
+        audit_log=args.audit_log or None,
+        runtime=args.runtime,
+        threads=args.threads,
+        batching=BatchConfig(args.micro_batch, args.batch_wait_ms) if args.micro_batch else None,
+        host=args.host,
+    )
+    if options.keys is not None and len(options.keys) == 0:
+        from gankit.errors import ConfigError
+
+        raise ConfigError(
+            "no API keys: pass --api-keys FILE (see `gankit apikey`) or set GANKIT_API_KEYS"
+        )
+    serve(args.model_dirs, options, args.port, args.ssl_certfile, args.ssl_keyfile, args.log_level)
+    return 0
+
+
+def _register_apikey(subparsers: Any) -> None:
+    p = subparsers.add_parser("apikey", help="create an API key for `gankit serve`")
+    p.add_argument("file", help="key file (created if absent; stores salted hashes only)")
+    p.add_argument("--id", required=True, help="key id shown in the audit log")
+    p.add_argument(
+        "--scopes", required=True, help="comma-separated: generate,impute,synthesize,admin"
+    )
+    p.set_defaults(handler=_apikey)
+
+
+def _apikey(args: argparse.Namespace) -> int:
+    from gankit.serve.auth import add_key
+
+    print(add_key(args.file, args.id, args.scopes))
+    return 0
+
+
+def _register_export(subparsers: Any) -> None:
+    p = subparsers.add_parser("export", help="export a model to ONNX; quantize or prune it")
+    p.add_argument("model_dir", metavar="MODEL_DIR")
+    p.add_argument("--out", help="output model directory (default: add model.onnx in place)")
+    p.add_argument("--quantize", action="store_true", help="also write an int8 model.int8.onnx")
+    p.add_argument(
+        "--prune",
+        type=float,
+        default=0.0,
+        metavar="AMOUNT",
+        help="magnitude-prune this share of weights before export (0-1)",
+    )
+    p.set_defaults(handler=_export)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from gankit.export import export_model
+
+    report = export_model(args.model_dir, args.out, quantize=args.quantize, prune=args.prune)
+    for key, value in report.items():
+        print(f"{key}: {value}")
+    return 0

@@ -1,0 +1,412 @@
+"""Served models: load verified model directories and dispatch on `model.json`'s "kind".
+
+Every directory is checked against the SHA-256 in its `model.json` before anything else is
+read; a tampered or unreadable directory is refused with one log line and the others are still
+served. Generators run in eager PyTorch or, with `runtime="onnx"`, through ONNX Runtime on the
+`model.onnx` written by `gankit export` (its own SHA-256 is checked too).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gankit.errors import CheckpointError, GankitError
+from gankit.modeldir import sha256_file, verify_model_dir
+
+log = logging.getLogger("gankit.serve")
+
+GENERATOR_KINDS = ("image-generator", "toy-generator")
+TABULAR_KINDS = ("imputer", "tabular-synth")
+
+
+class ServedModel:
+    """A loaded model: its name, kind, directory and `model.json` spec."""
+
+    def __init__(self, name: str, spec: dict[str, Any], directory: Path | None = None):
+        self.name, self.spec, self.directory = name, spec, directory
+        self.kind: str = spec.get("kind", "")
+        self.runtime = "torch"
+
+    def info(self) -> dict[str, Any]:
+        """Metadata for `/v1/models`: the spec without training internals, plus the runtime."""
+        meta = {k: v for k, v in self.spec.items() if k not in ("config",)}
+        return {"name": self.name, "kind": self.kind, "runtime": self.runtime, "spec": meta}
+
+
+# --------------------------------------------------------------------------- generators
+
+
+class GeneratorModel(ServedModel):
+    """An image or toy generator: latent sampling in torch, decoding in torch or ONNX Runtime."""
+
+    def __init__(self, name: str, generator: Any, directory: Path | None = None):
+        super().__init__(name, dict(generator.spec), directory)
+        self.generator = generator
+        self.latent_dim = int(generator.latent_dim)
+        self.output_shape = tuple(int(s) for s in generator.output_shape)
+        classes = self.spec.get("num_classes")
+        self.num_classes: int | None = int(classes) if classes else None
+        data = self.spec.get("data") or {}
+        lo, hi = data.get("range", (-1.0, 1.0))
+        self.data_range = (float(lo), float(hi))
+        self.is_image = self.kind == "image-generator" or len(self.output_shape) == 3
+        self._decode: Callable[[torch.Tensor, torch.Tensor | None], np.ndarray] = self._torch_decode
+        self._lock = threading.Lock()
+
+    def info(self) -> dict[str, Any]:
+        """Adds what a client needs to call generate/decode."""
+        out = super().info()
+        out.update(
+            latent_dim=self.latent_dim,
+            output_shape=list(self.output_shape),
+            num_classes=self.num_classes,
+            data_range=list(self.data_range),
+        )
+        return out
+
+    def latent(self, n: int, seed: int | None, truncation: float | None) -> torch.Tensor:
+        """`[n, latent_dim]` noise, reproducible for a seed."""
+        return self.generator.sample_latent(n, seed=seed, truncation=truncation)
+
+    def labels_for(
+        self, n: int, seed: int | None, labels: int | Sequence[int] | None
+    ) -> torch.Tensor | None:
+        """Class labels for a conditional model: given, broadcast, or drawn with the seed."""
+        if self.num_classes is None:
+            return None
+        if labels is None:
+            gen = torch.Generator().manual_seed(
+                (seed if seed is not None else torch.seed()) ^ 0x5EED
+            )
+            return torch.randint(0, self.num_classes, (n,), generator=gen)
+        if isinstance(labels, int):
+            return torch.full((n,), labels, dtype=torch.long)
+        return torch.as_tensor(list(labels), dtype=torch.long)
+
+    def decode(self, z: torch.Tensor, labels: torch.Tensor | None) -> np.ndarray:
+        """`[n, *output_shape]` float32 samples in the data range."""
+        return self._decode(z, labels)
+
+    def _torch_decode(self, z: torch.Tensor, labels: torch.Tensor | None) -> np.ndarray:
+        with torch.inference_mode():
+            out = (
+                self.generator.decode(z, labels=labels)
+                if labels is not None
+                else self.generator.decode(z)
+            )
+        return out.float().numpy()
+
+    def use_onnx(self, path: Path, threads: int = 1) -> None:
+        """Decode with ONNX Runtime from `path` (already verified)."""
+        ort = _require_ort()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        names = [i.name for i in session.get_inputs()]
+
+        def run(z: torch.Tensor, labels: torch.Tensor | None) -> np.ndarray:
+            feed = {names[0]: z.numpy().astype(np.float32)}
+            if len(names) > 1:
+                if labels is None:
+                    raise GankitError(f"{path}: the ONNX graph expects labels")
+                feed[names[1]] = labels.numpy().astype(np.int64)
+            with self._lock:  # one session call at a time keeps thread use predictable
+                return session.run(None, feed)[0]
+
+        self._decode = run
+        self.runtime = "onnx"
+
+    def to_uint8(self, samples: np.ndarray) -> np.ndarray:
+        """`[n, C, H, W]` samples -> `[n, H, W, C]` uint8 for PNG encoding."""
+        lo, hi = self.data_range
+        scaled = np.clip(np.rint((samples - lo) / (hi - lo) * 255.0), 0, 255).astype(np.uint8)
+        return scaled.transpose(0, 2, 3, 1)
+
+
+def _require_ort() -> Any:
+    from gankit.errors import require
+
+    return require("onnxruntime", "export")
+
+
+# --------------------------------------------------------------------------- tabular
+
+
+@dataclass
+class Column:
+    """One column of a tabular model's schema."""
+
+    name: str
+    numeric: bool
+    low: float | None = None
+    high: float | None = None
+    categories: list[Any] = field(default_factory=list)
+
+
+_NUMERIC = {"numeric", "continuous", "float", "int", "integer", "number", "real"}
+
+
+def columns_from_schema(schema: Any, where: str) -> list[Column]:
+    """Read the column list of a tabular spec's "schema" (a list, or {"columns": [...]})."""
+    items = schema.get("columns") if isinstance(schema, dict) else schema
+    if isinstance(items, dict):
+        items = [{"name": k, **v} for k, v in items.items()]
+    if not isinstance(items, list) or not items:
+        raise CheckpointError(f"{where}: 'schema' has no column list")
+    columns = []
+    for item in items:
+        if not isinstance(item, dict) or "name" not in item:
+            raise CheckpointError(f"{where}: schema column without a 'name': {item!r}")
+        kind = str(item.get("type", item.get("kind", "numeric"))).lower()
+        low, high = item.get("min"), item.get("max")
+        if item.get("range"):
+            low, high = item["range"]
+        cats = item.get("categories", item.get("values", item.get("levels"))) or []
+        columns.append(Column(str(item["name"]), kind in _NUMERIC, low, high, list(cats)))
+    return columns
+
+
+class TabularModel(ServedModel):
+    """An imputer (`transform`) or a tabular synthesizer (`sample`) with its column schema."""
+
+    def __init__(self, name: str, obj: Any, spec: dict[str, Any], directory: Path | None = None):
+        super().__init__(name, spec, directory)
+        self.obj = obj
+        self.columns = columns_from_schema(spec.get("schema"), f"{name}/model.json")
+        self._lock = threading.Lock()
+
+    def info(self) -> dict[str, Any]:
+        """Adds the column list clients must follow."""
+        out = super().info()
+        out["columns"] = [
+            {
+                "name": c.name,
+                "type": "numeric" if c.numeric else "categorical",
+                **({"min": c.low, "max": c.high} if c.numeric else {"categories": c.categories}),
+            }
+            for c in self.columns
+        ]
+        return out
+
+    def check_rows(self, rows: Sequence[Any], loc: tuple = ("body", "rows")) -> RowCheck:
+        """Validate rows against the schema; build the DataFrame and the input-quality counts."""
+        import pandas as pd
+
+        names = {c.name: c for c in self.columns}
+        errors: list[dict[str, Any]] = []
+        missing = [0] * len(self.columns)
+        out_of_range = [0] * len(self.columns)
+        table: dict[str, list[Any]] = {c.name: [] for c in self.columns}
+        for i, row in enumerate(rows):
+            if not isinstance(row, dict):
+                errors.append(_error((*loc, i), "a row must be an object column -> value"))
+                continue
+            for key in row:
+                if key not in names:
+                    errors.append(_error((*loc, i, key), f"unknown column; expected {list(names)}"))
+            for j, column in enumerate(self.columns):
+                value, problem = _cell(column, row.get(column.name))
+                if problem == "out_of_range":
+                    out_of_range[j] += 1
+                elif problem:
+                    errors.append(_error((*loc, i, column.name), problem))
+                if value is None:
+                    missing[j] += 1
+                table[column.name].append(value)
+            if len(errors) >= 20:
+                break
+        frame = None
+        if not errors:
+            frame = pd.DataFrame(
+                {
+                    c.name: pd.Series(table[c.name], dtype="float64" if c.numeric else "object")
+                    for c in self.columns
+                }
+            )
+        return RowCheck(frame, errors, missing, out_of_range)
+
+    def rows_out(self, frame: Any) -> list[dict[str, Any]]:
+        """DataFrame -> JSON-ready rows (NaN becomes null)."""
+        names = [c.name for c in self.columns]
+        columns = {}
+        for name in names:
+            values = frame[name].tolist() if name in frame else [None] * len(frame)
+            columns[name] = [
+                None if isinstance(v, float) and not math.isfinite(v) else _plain(v) for v in values
+            ]
+        return [{name: columns[name][i] for name in names} for i in range(len(frame))]
+
+    def impute(self, frame: Any) -> Any:
+        """Fill the missing cells of a DataFrame whose columns follow the schema."""
+        with self._lock:
+            filled = self.obj.transform(frame)
+        return _as_frame(filled, [c.name for c in self.columns])
+
+    def sample(self, n: int, seed: int | None) -> Any:
+        """`n` synthetic rows, reproducible for a seed."""
+        with self._lock:
+            try:
+                rows = self.obj.sample(n, seed=seed)
+            except TypeError:  # a sampler without a seed argument: seed torch's global RNG
+                if seed is not None:
+                    torch.manual_seed(seed)
+                    np.random.seed(seed % (2**32))
+                rows = self.obj.sample(n)
+        return _as_frame(rows, [c.name for c in self.columns])
+
+
+@dataclass
+class RowCheck:
+    """The result of `TabularModel.check_rows`."""
+
+    frame: Any
+    errors: list[dict[str, Any]]
+    missing: list[int]
+    out_of_range: list[int]
+
+
+def _error(loc: tuple, msg: str) -> dict[str, Any]:
+    return {"loc": list(loc), "msg": msg, "type": "value_error"}
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _cell(column: Column, value: Any) -> tuple[Any, str | None]:
+    """(cleaned value or None for missing, problem or None)."""
+    if value is None:
+        return None, None
+    if column.numeric:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None, f"expected a number or null, got {type(value).__name__}"
+        if not math.isfinite(value):
+            return None, "expected a finite number"
+        low = column.low if column.low is not None else -math.inf
+        high = column.high if column.high is not None else math.inf
+        return float(value), None if low <= value <= high else "out_of_range"
+    if column.categories and value not in column.categories:
+        return None, f"unknown category {value!r}; expected one of {column.categories[:20]}"
+    return value, None
+
+
+def _as_frame(data: Any, names: list[str]) -> Any:
+    import pandas as pd
+
+    if isinstance(data, pd.DataFrame):
+        return data
+    return pd.DataFrame(np.asarray(data), columns=names)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@dataclass
+class LoadOptions:
+    """How to load: eager torch or ONNX Runtime for generators, and ORT threads."""
+
+    runtime: str = "torch"
+    threads: int = 1
+
+
+def _load_generator(directory: Path, spec: dict[str, Any], options: LoadOptions) -> ServedModel:
+    import gankit
+
+    model = GeneratorModel(_name(directory, spec), gankit.load_generator(directory), directory)
+    if options.runtime in ("onnx", "onnx-int8"):
+        key = "onnx" if options.runtime == "onnx" else "onnx_int8"
+        model.use_onnx(verified_onnx(directory, spec, key), options.threads)
+        model.runtime = options.runtime
+    return model
+
+
+def verified_onnx(directory: Path, spec: dict[str, Any], key: str = "onnx") -> Path:
+    """The path of the exported ONNX file (`key` in model.json) after checking its SHA-256."""
+    entry = spec.get(key)
+    if not isinstance(entry, dict) or "file" not in entry or "sha256" not in entry:
+        raise CheckpointError(
+            f"{directory}: no ONNX export recorded; run `gankit export {directory}`"
+            " (add --quantize for int8)"
+        )
+    path = directory / Path(entry["file"]).name
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing (recorded in model.json)")
+    if sha256_file(path) != entry["sha256"]:
+        raise CheckpointError(f"{path}: SHA-256 does not match model.json; the file was modified")
+    return path
+
+
+def _load_imputer(directory: Path, spec: dict[str, Any], options: LoadOptions) -> ServedModel:
+    from gankit.tabular import GANImputer
+
+    return TabularModel(_name(directory, spec), GANImputer.load(directory), spec, directory)
+
+
+def _load_synth(directory: Path, spec: dict[str, Any], options: LoadOptions) -> ServedModel:
+    from gankit.tabular import TabularGAN
+
+    return TabularModel(_name(directory, spec), TabularGAN.load(directory), spec, directory)
+
+
+Loader = Callable[[Path, dict[str, Any], LoadOptions], ServedModel]
+
+LOADERS: dict[str, Loader] = {
+    "image-generator": _load_generator,
+    "toy-generator": _load_generator,
+    "imputer": _load_imputer,
+    "tabular-synth": _load_synth,
+}
+
+
+def _name(directory: Path, spec: dict[str, Any]) -> str:
+    name = spec.get("name")
+    return name if isinstance(name, str) and name else directory.resolve().name
+
+
+def load_models(
+    directories: Sequence[str | Path],
+    options: LoadOptions | None = None,
+    loaders: dict[str, Loader] | None = None,
+) -> tuple[dict[str, ServedModel], dict[str, str]]:
+    """Load every directory that verifies; return (served by name, refused dir -> reason)."""
+    options = options or LoadOptions()
+    loaders = loaders if loaders is not None else LOADERS
+    served: dict[str, ServedModel] = {}
+    refused: dict[str, str] = {}
+    for raw in directories:
+        directory = Path(raw)
+        try:
+            spec = verify_model_dir(directory)
+            kind = spec.get("kind")
+            if kind not in loaders:
+                raise CheckpointError(
+                    f"{directory}: kind {kind!r} cannot be served; "
+                    f"expected one of {sorted(loaders)}"
+                )
+            model = loaders[kind](directory, spec, options)
+            if model.name in served:
+                raise CheckpointError(
+                    f"{directory}: a model named {model.name!r} is already served"
+                )
+        except (GankitError, ImportError, OSError, ValueError, RuntimeError, KeyError) as exc:
+            log.error("refusing to serve %s: %s", directory, exc)
+            refused[str(directory)] = str(exc)
+            continue
+        served[model.name] = model
+        log.info("serving %s (%s, %s) from %s", model.name, model.kind, model.runtime, directory)
+    return served, refused
+
+
+def finite(value: float) -> bool:
+    """True for a finite number."""
+    return math.isfinite(value)

@@ -1,0 +1,113 @@
+"""Request and response bodies of the `/v1` API (pydantic; published in the OpenAPI schema).
+
+Static bounds live here; bounds that depend on the server's limits or on the model (max n,
+latent size, number of classes, column schema) are checked in `app.py`, and every failure is a
+422 whose `loc` names the field.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SEED_MAX = 2**63 - 1
+Scalar = float | int | str | bool | None
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, protected_namespaces=())
+
+
+class GenerateRequest(_Strict):
+    """Draw `n` samples. `labels` (one class or one per sample) only for conditional models."""
+
+    model: str = Field(min_length=1, max_length=200)
+    n: int = Field(1, ge=1)
+    seed: int | None = Field(None, ge=0, le=SEED_MAX)
+    truncation: float | None = Field(None, gt=0, le=10)
+    labels: int | list[int] | None = None
+    format: Literal["array", "png", "grid"] = "array"
+
+
+class LatentRequest(_Strict):
+    """Draw `n` latent vectors (to move through the latent space and `decode` them)."""
+
+    model: str = Field(min_length=1, max_length=200)
+    n: int = Field(1, ge=1)
+    seed: int | None = Field(None, ge=0, le=SEED_MAX)
+    truncation: float | None = Field(None, gt=0, le=10)
+
+
+class DecodeRequest(_Strict):
+    """Decode given latent vectors (each of the model's `latent_dim`, |value| <= 100)."""
+
+    model: str = Field(min_length=1, max_length=200)
+    z: list[list[float]] = Field(min_length=1)
+    labels: int | list[int] | None = None
+    format: Literal["array", "png", "grid"] = "array"
+
+
+class ImputeRequest(_Strict):
+    """Rows as objects column -> value; `null` (or an absent column) marks a missing value."""
+
+    model: str = Field(min_length=1, max_length=200)
+    rows: list[dict[str, Scalar]] = Field(min_length=1)
+
+
+class SynthesizeRequest(_Strict):
+    """Draw `n` synthetic rows."""
+
+    model: str = Field(min_length=1, max_length=200)
+    n: int = Field(1, ge=1)
+    seed: int | None = Field(None, ge=0, le=SEED_MAX)
+
+
+class SamplesResponse(BaseModel):
+    """Samples as nested arrays (`format=array`) or base64 PNGs (`format=png`)."""
+
+    model_config = ConfigDict(protected_namespaces=())
+    model: str
+    n: int
+    shape: list[int]
+    labels: list[int] | None = None
+    data: list[Any] | None = None
+    images: list[str] | None = None
+
+
+class LatentResponse(BaseModel):
+    """Latent vectors `[n, latent_dim]`."""
+
+    model_config = ConfigDict(protected_namespaces=())
+    model: str
+    z: list[list[float]]
+
+
+class RowsResponse(BaseModel):
+    """Rows as objects column -> value."""
+
+    model_config = ConfigDict(protected_namespaces=())
+    model: str
+    rows: list[dict[str, Any]]
+    latency_ms: float
+
+
+class ModelInfo(BaseModel):
+    """A served model and its `model.json` metadata."""
+
+    name: str
+    kind: str
+    runtime: str
+    spec: dict[str, Any]
+    latent_dim: int | None = None
+    output_shape: list[int] | None = None
+    num_classes: int | None = None
+    data_range: list[float] | None = None
+    columns: list[dict[str, Any]] | None = None
+
+
+class ModelList(BaseModel):
+    """Every served model, and the directories refused at start (with the reason)."""
+
+    models: list[ModelInfo]
+    refused: dict[str, str]

@@ -1,0 +1,108 @@
+"""Fixtures for the service tests: tiny model directories, keys, a fake imputer and synthesizer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from gankit.bench.serve import make_generator_dir
+from gankit.serve import KeyStore, Limits, ServeOptions, create_app
+from gankit.serve.auth import make_key
+from gankit.serve.models import TabularModel
+
+SCHEMA = {
+    "columns": [
+        {"name": "age", "type": "numeric", "min": 0.0, "max": 100.0},
+        {"name": "income", "type": "numeric", "min": 0.0, "max": 1000.0},
+        {"name": "city", "type": "categorical", "categories": ["a", "b"]},
+    ]
+}
+
+
+class MeanImputer:
+    """Follows the imputer contract (`transform(frame)`); fills with fixed column values."""
+
+    fill: ClassVar[dict[str, Any]] = {"age": 40.0, "income": 500.0, "city": "a"}
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.fillna(self.fill)
+
+
+class SeededSynth:
+    """Follows the synthesizer contract (`sample(n, seed=...)`)."""
+
+    def sample(self, n: int, seed: int | None = None) -> pd.DataFrame:
+        rng = np.random.default_rng(seed)
+        return pd.DataFrame(
+            {
+                "age": rng.uniform(0, 100, n),
+                "income": rng.uniform(0, 1000, n),
+                "city": rng.choice(["a", "b"], n),
+            }
+        )
+
+
+def tabular_models() -> dict[str, TabularModel]:
+    """An imputer and a synthesizer with the schema above."""
+    imputer = TabularModel("imp", MeanImputer(), {"kind": "imputer", "schema": SCHEMA})
+    synth = TabularModel("synth", SeededSynth(), {"kind": "tabular-synth", "schema": SCHEMA})
+    return {"imp": imputer, "synth": synth}
+
+
+@pytest.fixture(scope="session")
+def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A small digits DCGAN and a 2-D toy MLP generator."""
+    root = tmp_path_factory.mktemp("models")
+    return {
+        "digits": make_generator_dir(root / "digits", width=16, latent_dim=16),
+        "ring": make_generator_dir(root / "ring", family="mlp", shape=(2,), latent_dim=2, width=16),
+    }
+
+
+@pytest.fixture(scope="session")
+def keys() -> tuple[KeyStore, dict[str, str]]:
+    """Keys per scope, plus an admin key."""
+    plain, records = {}, []
+    for scope in ("generate", "impute", "synthesize", "admin"):
+        key, record = make_key(scope, [scope])
+        plain[scope] = key
+        records.append(record)
+    return KeyStore(records), plain
+
+
+def make_client(
+    model_dirs: dict[str, Path], keys: Any, tmp_path: Path, **limits: Any
+) -> TestClient:
+    """A TestClient over an app with both generators, the tabular fakes and an audit log."""
+    options = ServeOptions(
+        keys=keys[0], limits=Limits(**limits), audit_log=tmp_path / "audit.jsonl"
+    )
+    app = create_app(list(model_dirs.values()), options=options, models=tabular_models())
+    return TestClient(app)
+
+
+@pytest.fixture
+def client(model_dirs: dict[str, Path], keys: Any, tmp_path: Path) -> TestClient:
+    with make_client(model_dirs, keys, tmp_path) as c:
+        yield c
+
+
+@pytest.fixture
+def client_with(model_dirs: dict[str, Path], keys: Any, tmp_path: Path):
+    """Build a client with other limits: `client_with(max_n=2, rate=1)`."""
+    return lambda **limits: make_client(model_dirs, keys, tmp_path, **limits)
+
+
+@pytest.fixture
+def tabular() -> dict[str, TabularModel]:
+    return tabular_models()
+
+
+@pytest.fixture
+def headers(keys: Any) -> dict[str, dict[str, str]]:
+    return {scope: {"X-API-Key": key} for scope, key in keys[1].items()}
