@@ -1,0 +1,274 @@
+"""Table schema and column encoders shared by `GANImputer` and `TabularGAN`.
+
+A `TableSchema` records what a fitted model expects (column names, kinds, dtypes, categories,
+observed min/max) and is stored in `model.json`, so a saved model can validate new rows before
+touching them. `MinMaxEncoder` turns a table into a float matrix in [0, 1] plus an observation
+mask (numeric columns min-max scaled as in GAIN, categorical columns one-hot) and back.
+Input tables are never modified: every function works on copies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gankit.errors import DataError
+
+KINDS = ("continuous", "integer", "categorical")
+
+
+@dataclass
+class ColumnInfo:
+    """One column: its kind, original dtype and the range or categories seen at fit time."""
+
+    name: str
+    kind: str
+    dtype: str
+    min: float | None = None
+    max: float | None = None
+    categories: list[Any] = field(default_factory=list)
+
+    @property
+    def width(self) -> int:
+        """How many encoded dimensions the column takes."""
+        return len(self.categories) if self.kind == "categorical" else 1
+
+
+@dataclass
+class TableSchema:
+    """The columns a model was fitted on and whether it was given a DataFrame or an array."""
+
+    columns: list[ColumnInfo]
+    frame: bool
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def width(self) -> int:
+        return sum(c.width for c in self.columns)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"frame": self.frame, "columns": [_jsonable(asdict(c)) for c in self.columns]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TableSchema:
+        cols = [ColumnInfo(**c) for c in data["columns"]]
+        return cls(columns=cols, frame=bool(data["frame"]))
+
+
+def _jsonable(obj: Any) -> Any:
+    """Convert numpy scalars inside dicts/lists to plain Python for JSON."""
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def as_frame(X: Any) -> tuple[pd.DataFrame, bool]:
+    """A DataFrame view-copy of `X` (DataFrame, 2-D array or nested list) and whether it was one."""
+    if isinstance(X, pd.DataFrame):
+        return X.copy(), True
+    if isinstance(X, pd.Series):
+        return X.to_frame().T.reset_index(drop=True), True
+    if hasattr(X, "tocsr") or hasattr(X, "todense"):
+        raise DataError("sparse input is not supported; pass a dense array (X.toarray())")
+    try:
+        arr = np.array(X, dtype=object if _has_text(X) else None, copy=True)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"input is not a table: {exc}") from exc
+    if arr.ndim == 1:
+        raise DataError(
+            f"expected a 2-D table, got a 1-D array of length {arr.shape[0]}. Reshape your "
+            "data: X.reshape(1, -1) for a single row or X.reshape(-1, 1) for a single column"
+        )
+    if arr.ndim != 2:
+        raise DataError(f"expected a 2-D table, got an array with shape {arr.shape}")
+    if arr.dtype.kind == "c":
+        raise DataError("Complex data not supported; expected real numbers")
+    return pd.DataFrame(arr, columns=[str(i) for i in range(arr.shape[1])]), False
+
+
+def _has_text(X: Any) -> bool:
+    arr = np.asarray(X, dtype=object) if not isinstance(X, np.ndarray) else X
+    if arr.dtype.kind in "OUS":
+        return True
+    return False
+
+
+def _numeric_column(series: pd.Series, name: str) -> np.ndarray:
+    """Float values of a numeric column; text or inf raises `DataError` naming the column."""
+    if series.dtype.kind in "biuf":
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        present = series.notna().to_numpy()
+        coerced = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64)
+        bad = present & np.isnan(coerced)
+        if bad.any():
+            example = series[bad].iloc[0]
+            raise DataError(
+                f"column {name!r}: found non-numeric value {example!r} in a numeric column "
+                f"({int(bad.sum())} such value(s)); expected numbers or NaN for missing"
+            )
+        values = coerced
+    if np.isinf(values).any():
+        raise DataError(f"column {name!r}: found inf; expected finite numbers or NaN for missing")
+    return values
+
+
+def _is_categorical_dtype(series: pd.Series) -> bool:
+    if isinstance(series.dtype, pd.CategoricalDtype) or series.dtype.kind == "b":
+        return True
+    if series.dtype.kind in "OUS" or pd.api.types.is_string_dtype(series.dtype):
+        values = series.dropna()
+        numeric = pd.to_numeric(values, errors="coerce").notna().mean() if len(values) else 0.0
+        return numeric < 0.9  # mostly text: categorical; mostly numbers: numeric with typos
+    return False
+
+
+def _select(names: list[str], wanted: Sequence[Any] | None, what: str) -> set[str]:
+    if wanted is None:
+        return set()
+    out = set()
+    for w in wanted:
+        if isinstance(w, int | np.integer) and not isinstance(w, bool) and str(w) not in names:
+            if not 0 <= int(w) < len(names):
+                raise DataError(f"{what}: column index {w} out of range 0..{len(names) - 1}")
+            out.add(names[int(w)])
+        elif str(w) in names:
+            out.add(str(w))
+        else:
+            raise DataError(f"{what}: no column named {w!r}; columns are {names}")
+    return out
+
+
+def infer_schema(
+    df: pd.DataFrame,
+    frame: bool,
+    categorical: Sequence[Any] | None = None,
+    integer: Sequence[Any] | str | None = "auto",
+) -> TableSchema:
+    """Decide each column's kind and record its range or categories (observed values only)."""
+    df.columns = [str(c) for c in df.columns]
+    names = list(df.columns)
+    if len(set(names)) != len(names):
+        raise DataError(f"duplicate column names in {names}")
+    if df.shape[1] == 0:
+        raise DataError(
+            f"0 feature(s) (shape={df.shape}) while a minimum of 1 is required: "
+            "the table has no columns"
+        )
+    cats = _select(names, categorical, "categorical_columns")
+    ints = set() if integer in (None, "auto") else _select(names, integer, "integer_columns")  # type: ignore[arg-type]
+    columns = []
+    for name in names:
+        series = df[name]
+        if series.isna().all():
+            raise DataError(
+                f"column {name!r} has no observed value; every column needs at least one"
+            )
+        if name in cats or _is_categorical_dtype(series):
+            levels = sorted(pd.unique(series.dropna()), key=lambda v: (str(type(v)), v))
+            columns.append(ColumnInfo(name, "categorical", str(series.dtype), categories=levels))
+            continue
+        values = _numeric_column(series, name)
+        observed = values[~np.isnan(values)]
+        whole = bool(np.all(observed == np.round(observed)))
+        is_int = name in ints or (integer == "auto" and (series.dtype.kind in "iu" or whole))
+        kind = "integer" if is_int else "continuous"
+        columns.append(
+            ColumnInfo(name, kind, str(series.dtype), float(observed.min()), float(observed.max()))
+        )
+    return TableSchema(columns=columns, frame=frame)
+
+
+def conform(df: pd.DataFrame, schema: TableSchema, owner: str = "the model") -> pd.DataFrame:
+    """Check that `df` has the fitted columns (reordering a DataFrame's columns if needed)."""
+    names = schema.names
+    if not schema.frame or all(isinstance(c, int | np.integer) for c in df.columns):
+        if df.shape[1] != len(names):
+            raise DataError(
+                f"X has {df.shape[1]} features, but {owner} is expecting {len(names)} "
+                "features as input (the column count seen at fit time)"
+            )
+        df.columns = names
+        return df
+    df.columns = [str(c) for c in df.columns]
+    missing = [n for n in names if n not in df.columns]
+    extra = [c for c in df.columns if c not in names]
+    if missing or extra:
+        raise DataError(
+            f"columns differ from those seen at fit time: missing {missing}, unexpected {extra}"
+        )
+    return df[names]
+
+
+class MinMaxEncoder:
+    """Table <-> float matrix in [0, 1] with an observation mask (1 = observed)."""
+
+    def __init__(self, schema: TableSchema) -> None:
+        self.schema = schema
+        self.slices: list[slice] = []
+        start = 0
+        for col in schema.columns:
+            self.slices.append(slice(start, start + col.width))
+            start += col.width
+
+    def encode(self, df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Scaled values (0 where missing) and the mask; raises `DataError` on bad values."""
+        n = len(df)
+        values = np.zeros((n, self.schema.width))
+        mask = np.zeros((n, self.schema.width))
+        for col, sl in zip(self.schema.columns, self.slices, strict=True):
+            series = df[col.name]
+            if col.kind == "categorical":
+                self._encode_categorical(series, col, values[:, sl], mask[:, sl])
+                continue
+            raw = _numeric_column(series, col.name)
+            seen = ~np.isnan(raw)
+            span = (col.max - col.min) or 1.0  # type: ignore[operator]
+            values[seen, sl.start] = (raw[seen] - col.min) / span
+            mask[seen, sl.start] = 1.0
+        return values, mask
+
+    @staticmethod
+    def _encode_categorical(
+        series: pd.Series, col: ColumnInfo, values: np.ndarray, mask: np.ndarray
+    ) -> None:
+        lookup = {v: i for i, v in enumerate(col.categories)}
+        lookup_str = {str(v): i for i, v in enumerate(col.categories)}
+        for row, v in enumerate(series.to_numpy(dtype=object)):
+            if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
+                continue
+            idx = lookup.get(v, lookup_str.get(str(v)))
+            if idx is None:
+                raise DataError(
+                    f"column {col.name!r}: unseen category {v!r}; "
+                    f"known categories are {col.categories[:20]}"
+                )
+            values[row, idx] = 1.0
+            mask[row, :] = 1.0
+
+    def decode(self, values: np.ndarray, clip: bool = True) -> pd.DataFrame:
+        """Scaled matrix -> table: argmax category, rescaled and rounded numbers."""
+        out: dict[str, Any] = {}
+        for col, sl in zip(self.schema.columns, self.slices, strict=True):
+            block = values[:, sl]
+            if col.kind == "categorical":
+                cats = np.array(col.categories, dtype=object)
+                out[col.name] = cats[np.argmax(block, axis=1)]
+                continue
+            z = np.clip(block[:, 0], 0.0, 1.0) if clip else block[:, 0]
+            x = z * ((col.max - col.min) or 1.0) + col.min  # type: ignore[operator]
+            if col.kind == "integer":
+                x = np.round(x)
+            out[col.name] = x
+        return pd.DataFrame(out)
