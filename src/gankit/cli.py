@@ -11,6 +11,7 @@ from gankit.errors import GankitError
 # Modules that add subcommands, each with `register(subparsers)`. Listed explicitly.
 COMMAND_MODULES: tuple[str, ...] = (
     "gankit.commands",
+    "gankit.serve.commands",
 )
 
 

@@ -18,6 +18,7 @@ from gankit.errors import ConfigError
 # name -> module implementing run(); explicit so a reader sees every benchmark in one place.
 BENCHMARKS: dict[str, str] = {
     "throughput": "gankit.bench.throughput",
+    "metrics": "gankit.bench.metrics",
 }
 
 

@@ -1,0 +1,102 @@
+"""Core subcommands: train, sample, demo, bench."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from gankit.errors import ConfigError
+
+
+def register(subparsers) -> None:
+    """Add the core subcommands to the `gankit` parser."""
+    p = subparsers.add_parser("train", help="train a GAN from a YAML recipe, or resume a run")
+    p.add_argument("config", nargs="?", help="YAML recipe (see configs/)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.steps=500 (repeatable)",
+    )
+    p.add_argument("--out", help="run directory (default: the config's `out`)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run")
+    p.set_defaults(handler=cmd_train)
+
+    p = subparsers.add_parser("sample", help="write samples of a trained generator as a PNG grid")
+    p.add_argument("run", help="run or model directory")
+    p.add_argument("--n", type=int, default=64)
+    p.add_argument("--out", default="samples.png")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--truncation", type=float)
+    p.add_argument(
+        "--interpolate",
+        action="store_true",
+        help="rows of interpolations between random latent codes instead",
+    )
+    p.set_defaults(handler=cmd_sample)
+
+    p = subparsers.add_parser("demo", help="train the digits DCGAN (~2 min) and write pictures")
+    p.add_argument("--out", default="runs/demo")
+    p.add_argument("--steps", type=int, help="override the number of steps")
+    p.set_defaults(handler=cmd_demo)
+
+    p = subparsers.add_parser("bench", help="run a benchmark protocol and write NAME.json")
+    p.add_argument("name")
+    p.add_argument("--quick", action="store_true", help="a small version (< 1 min)")
+    p.add_argument("--seeds", type=int)
+    p.add_argument("--out", default=".", help="folder for NAME.json")
+    p.set_defaults(handler=cmd_bench)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from gankit.config import load_config
+    from gankit.train import resume, train
+
+    if args.resume:
+        if args.config:
+            raise ConfigError("give either a config or --resume RUN_DIR, not both")
+        run = resume(args.resume, args.overrides)
+    else:
+        if not args.config:
+            raise ConfigError("a config file is required (or --resume RUN_DIR)")
+        run = train(load_config(args.config, args.overrides), args.out)
+    print(f"trained to step {run.step}: {run.path}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from gankit.generator import load_generator
+    from gankit.viz import make_grid, plot_points, save_image
+
+    gen = load_generator(args.run)
+    if args.interpolate:
+        import torch
+
+        rows = max(1, args.n // 10)
+        images = torch.cat([gen.interpolate(10, seed=args.seed + r) for r in range(rows)])
+        nrow = 10
+    else:
+        images = gen.sample(args.n, seed=args.seed, truncation=args.truncation)
+        nrow = None
+    if gen.is_image:
+        save_image(make_grid(images, nrow=nrow), args.out, scale=max(1, 64 // images.shape[-1]))
+    else:
+        plot_points(images, args.out)
+    print(Path(args.out))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from gankit.demo import run_demo
+
+    run_demo(args.out, args.steps)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from gankit.bench import run_benchmark
+
+    run_benchmark(args.name, quick=args.quick, seeds=args.seeds, out=args.out)
+    return 0

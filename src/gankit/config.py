@@ -1,0 +1,303 @@
+"""Typed configuration: dataclasses loaded from YAML, with `a.b=c` overrides and strict checks.
+
+An unknown key, a wrong type or an impossible value raises `ConfigError` naming the key, the
+value and what is allowed, with the closest valid key suggested for typos.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gankit.errors import ConfigError
+
+
+@dataclass
+class DataConfig:
+    """Where the real samples come from."""
+
+    name: str = (
+        "digits"  # digits | mnist | fashion-mnist | cifar10 | folder | ring | grid | swiss-roll
+    )
+    root: str | None = None  # folder with the files, for mnist/fashion-mnist/cifar10/folder
+    download: bool = False  # fetch missing files (checksummed); never done unless asked
+    split: str = "train"
+    image_size: int | None = (
+        None  # square size: folders are resized; others padded (28→32) or resized
+    )
+    channels: int = 3  # folder images: 1 (grey) or 3 (RGB)
+    n_samples: int = 100_000  # toy data: size of the fixed training set
+    modes: int = 8  # ring
+    radius: float = 1.0  # ring
+    size: int = 5  # grid: size × size modes
+    spacing: float = 2.0  # grid
+    std: float | None = None  # toy mixtures: None takes the preset (ring 0.01, grid 0.05)
+    seed: int = 0
+
+
+@dataclass
+class ModelConfig:
+    """Generator and discriminator architecture."""
+
+    family: str = "dcgan"  # dcgan | mlp | goodfellow | resnet
+    latent_dim: int = 64
+    g_width: int = 64  # base channels (conv) or hidden units (mlp)
+    d_width: int = 64
+    depth: int = 2  # hidden layers (mlp)
+    g_activation: str = "relu"
+    d_activation: str = "leaky_relu"
+    g_batch_norm: bool = False  # mlp generator
+    d_batch_norm: bool = False  # dcgan discriminator
+    g_output: str = "tanh"  # mlp generator: tanh | sigmoid | none
+    d_dropout: float = 0.0
+    maxout_pieces: int = 5  # goodfellow discriminator
+    spectral_norm: bool = False  # on every discriminator layer
+    minibatch_std: bool = False  # ProGAN minibatch standard deviation in D
+    init: str = "default"  # default | dcgan | orthogonal
+
+
+@dataclass
+class ObjectiveConfig:
+    """The adversarial loss and its penalties."""
+
+    loss: str = "non-saturating"  # minimax | non-saturating | wasserstein | least-squares | hinge
+    gradient_penalty: float = 0.0  # WGAN-GP weight λ (10 in Gulrajani et al.)
+    r1: float = 0.0  # R1 weight γ (Mescheder et al. 2018)
+    weight_clip: float = 0.0  # WGAN weight clipping bound c (0.01 in Arjovsky et al.)
+
+
+@dataclass
+class TrainConfig:
+    """The optimisation loop (Algorithm 1 of Goodfellow et al. 2014)."""
+
+    steps: int = 2000  # generator updates
+    batch_size: int = 64  # global batch (split across ranks under torchrun)
+    d_steps: int = 1  # k: discriminator updates per generator update
+    optimizer: str = "adam"  # adam | sgd | rmsprop
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    momentum: float = 0.0  # sgd / rmsprop
+    ema: float = 0.0  # EMA decay of G's weights (0 = off; 0.999 typical)
+    grad_clip: float = 0.0  # max gradient norm (0 = off)
+    seed: int = 0
+    deterministic: bool = False  # torch.use_deterministic_algorithms
+    device: str = "auto"  # auto | cpu | cuda
+    amp: str = "auto"  # auto (bf16 on CUDA) | bf16 | off
+    checkpoint_every: int = 500
+    sample_every: int = 500
+    log_every: int = 50
+    progress: bool = True
+    tensorboard: bool = False
+    on_divergence: str = "stop"  # stop | rollback (reload last checkpoint, lower the LRs)
+    rollback_lr_factor: float = 0.5
+    max_rollbacks: int = 3
+    d_win_patience: int = 1000  # stop if D separates every batch perfectly this many steps
+
+
+@dataclass
+class Config:
+    """A whole training run."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    out: str = "runs/run"
+
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "data.name": (
+        "digits",
+        "mnist",
+        "fashion-mnist",
+        "cifar10",
+        "folder",
+        "ring",
+        "grid",
+        "swiss-roll",
+    ),
+    "data.split": ("train", "test", "all"),
+    "model.family": ("dcgan", "mlp", "goodfellow", "resnet"),
+    "model.g_output": ("tanh", "sigmoid", "none"),
+    "model.init": ("default", "dcgan", "orthogonal"),
+    "objective.loss": ("minimax", "non-saturating", "wasserstein", "least-squares", "hinge"),
+    "train.optimizer": ("adam", "sgd", "rmsprop"),
+    "train.device": ("auto", "cpu", "cuda"),
+    "train.amp": ("auto", "bf16", "off"),
+    "train.on_divergence": ("stop", "rollback"),
+}
+POSITIVE = {
+    "train.steps",
+    "train.batch_size",
+    "train.d_steps",
+    "train.lr_g",
+    "train.lr_d",
+    "train.checkpoint_every",
+    "train.sample_every",
+    "train.log_every",
+    "model.latent_dim",
+    "model.g_width",
+    "model.d_width",
+    "data.n_samples",
+    "train.d_win_patience",
+    "model.maxout_pieces",
+}
+NON_NEGATIVE = {
+    "objective.gradient_penalty",
+    "objective.r1",
+    "objective.weight_clip",
+    "train.grad_clip",
+    "train.momentum",
+    "model.d_dropout",
+    "model.depth",
+    "train.max_rollbacks",
+}
+UNIT_INTERVAL = {"train.ema", "model.d_dropout", "train.rollback_lr_factor"}
+
+
+def _type_ok(value: Any, hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, arg) for arg in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        return isinstance(value, list) and all(_type_ok(v, item) for v in value)
+    return isinstance(value, hint)
+
+
+def _coerce_float_string(value: Any, hint: Any) -> Any:
+    """PyYAML reads `1e-4` (no dot) as a string; accept it where a float is expected."""
+    if isinstance(value, str) and _type_ok(1.0, hint) and not _type_ok(value, hint):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def _suggest(key: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(key, valid, n=1)
+    return f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(valid)}"
+
+
+def _build(cls: type, values: Any, prefix: str) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in values.items():
+        path = f"{prefix}{key}"
+        if key not in names:
+            raise ConfigError(f"unknown config key {path!r}{_suggest(str(key), names)}")
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            kwargs[key] = _build(hint, value, f"{path}.")
+            continue
+        value = _coerce_float_string(value, hint)
+        if _type_ok(value, hint):
+            kwargs[key] = float(value) if hint is float else value
+        else:
+            raise ConfigError(
+                f"{path} = {value!r} has type {type(value).__name__}; expected {_type_name(hint)}"
+            )
+    return cls(**kwargs)
+
+
+def _check_values(cfg: Config) -> None:
+    flat = to_dict(cfg)
+    for section, values in flat.items():
+        if not isinstance(values, dict):
+            continue
+        for key, value in values.items():
+            path = f"{section}.{key}"
+            if path in CHOICES and value not in CHOICES[path]:
+                raise ConfigError(
+                    f"{path} = {value!r} is not allowed; choose one of {', '.join(CHOICES[path])}"
+                )
+            if path in POSITIVE and not value > 0:
+                raise ConfigError(f"{path} = {value!r} must be > 0")
+            if path in NON_NEGATIVE and value < 0:
+                raise ConfigError(f"{path} = {value!r} must be >= 0")
+            if path in UNIT_INTERVAL and not 0 <= value < 1:
+                raise ConfigError(f"{path} = {value!r} must be in [0, 1)")
+    if len(cfg.train.betas) != 2 or not all(0 <= b < 1 for b in cfg.train.betas):
+        raise ConfigError(f"train.betas = {cfg.train.betas!r} must be two numbers in [0, 1)")
+    if cfg.data.name in ("mnist", "fashion-mnist", "cifar10", "folder") and not cfg.data.root:
+        raise ConfigError(
+            f"data.root is required for data.name = {cfg.data.name!r}: the folder "
+            "holding (or receiving, with data.download=true) the files"
+        )
+
+
+def from_dict(values: dict[str, Any]) -> Config:
+    """Build and validate a Config from nested dictionaries."""
+    cfg = _build(Config, values or {}, "")
+    _check_values(cfg)
+    return cfg
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """The config as nested plain dictionaries (for YAML, JSON and model.json)."""
+    return dataclasses.asdict(cfg)
+
+
+def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `a.b=c` strings (values parsed as YAML scalars) to nested dictionaries."""
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r} must look like section.key=value")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"override {item!r}: value is not valid YAML ({exc})") from exc
+        node = values
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {part!r} is not a section")
+        node[parts[-1]] = value
+    return values
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Load a YAML recipe (or the defaults when `path` is None), apply overrides, validate."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such config file")
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: expected a mapping at the top level")
+    return from_dict(apply_overrides(values, list(overrides or [])))
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    """Write the resolved config as YAML (atomically)."""
+    from gankit.modeldir import atomic_write_bytes
+
+    atomic_write_bytes(path, yaml.safe_dump(to_dict(cfg), sort_keys=False).encode())

@@ -1,0 +1,104 @@
+"""A trained generator loaded from its model directory: sampling, latent codes, interpolation."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from gankit.errors import CheckpointError, DataError
+from gankit.modeldir import read_model_dir
+from gankit.nets import build_generator
+from gankit.viz import to_uint8
+
+GENERATOR_KINDS = ("image-generator", "toy-generator")
+MAX_SAMPLES = 1_000_000
+
+
+class Generator:
+    """Wraps the generator network with what its model.json says about it."""
+
+    def __init__(self, module: nn.Module, spec: dict[str, Any], device: str | torch.device = "cpu"):
+        self.module = module.to(device).eval()
+        self.spec = spec
+        self.device = torch.device(device)
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.spec["latent_dim"])
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return tuple(self.spec["data"]["shape"])
+
+    @property
+    def is_image(self) -> bool:
+        return self.spec["kind"] == "image-generator"
+
+    def sample_latent(
+        self, n: int, seed: int | None = None, truncation: float | None = None
+    ) -> torch.Tensor:
+        """n latent codes z ~ N(0, I); with `truncation` t, values beyond ±t are redrawn."""
+        if not isinstance(n, int) or not 0 < n <= MAX_SAMPLES:
+            raise DataError(f"n must be an integer in 1..{MAX_SAMPLES}, got {n!r}")
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        z = torch.randn(n, self.latent_dim, generator=gen)
+        if truncation is not None:
+            if not truncation > 0:
+                raise DataError(f"truncation must be > 0, got {truncation!r}")
+            outside = z.abs() > truncation
+            while outside.any():
+                z[outside] = torch.randn(int(outside.sum()), generator=gen)
+                outside = z.abs() > truncation
+        return z
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Generated samples for latent codes `z` [n, latent_dim]."""
+        if z.dim() != 2 or z.shape[1] != self.latent_dim:
+            raise DataError(f"z must have shape [n, {self.latent_dim}], got {list(z.shape)}")
+        if labels is not None:
+            raise DataError("this generator is not class-conditional; do not pass labels")
+        return self.module(z.to(self.device)).float().cpu()
+
+    def sample(
+        self,
+        n: int,
+        seed: int | None = None,
+        truncation: float | None = None,
+        labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """n samples [n, *output_shape] in the data range."""
+        return self.decode(self.sample_latent(n, seed, truncation), labels)
+
+    def interpolate(self, steps: int = 10, seed: int | None = None) -> torch.Tensor:
+        """Samples along the straight line between two random latent codes."""
+        ends = self.sample_latent(2, seed)
+        weights = torch.linspace(0, 1, steps)[:, None]
+        return self.decode((1 - weights) * ends[0] + weights * ends[1])
+
+    @staticmethod
+    def to_uint8(images: torch.Tensor) -> np.ndarray:
+        """[n, C, H, W] in [-1, 1] → [n, H, W, C] uint8."""
+        return to_uint8(images)
+
+
+def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> Generator:
+    """Load a generator from a run or model directory; checks the SHA-256, never unpickles."""
+    tensors, spec = read_model_dir(path)
+    if spec.get("kind") not in GENERATOR_KINDS:
+        raise CheckpointError(
+            f"{path}: model kind is {spec.get('kind')!r}, not a generator "
+            f"({', '.join(GENERATOR_KINDS)})"
+        )
+    try:
+        module = build_generator(spec["architecture"])
+        module.load_state_dict(tensors)
+    except (KeyError, RuntimeError) as exc:
+        raise CheckpointError(
+            f"{path}: weights do not fit the architecture in model.json ({exc})"
+        ) from exc
+    return Generator(module, spec, device)

@@ -1,0 +1,47 @@
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from gankit.train import train
+
+from ..conftest import TINY_TOY
+
+SETTINGS = [*TINY_TOY, "train.steps=30", "train.batch_size=64"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_two_ranks_match_each_other_and_one_process(tmp_path, toy_config):
+    """DDP with gloo on CPU: identical weights across ranks, and the same result as a single
+    process on the same global batch (tolerance 1e-5: only the reduction order differs)."""
+    worker = Path(__file__).with_name("ddp_worker.py")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        f"--master_port={free_port()}",
+        str(worker),
+        str(tmp_path),
+        *SETTINGS,
+    ]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rank0 = load_file(tmp_path / "rank0.safetensors")
+    rank1 = load_file(tmp_path / "rank1.safetensors")
+    assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)
+
+    single = train(toy_config(*SETTINGS[len(TINY_TOY) :]), tmp_path / "single")
+    reference = load_file(single.path / "model.safetensors")
+    for key in reference:
+        torch.testing.assert_close(rank0[key], reference[key], rtol=1e-5, atol=1e-5)
