@@ -15,6 +15,8 @@ missing ones.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -97,3 +99,111 @@ def fit_gaussian_em(
         if change < tol:
             break
     return mu, sigma
+
+
+# --------------------------------------------------------------------- mixture of Gaussians
+def _component_terms(
+    x: torch.Tensor, mask: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per row: log N(x_o; mu_o, S_oo), the conditional mean, and Q = S_oo^-1 padded with 0."""
+    chol, _ = torch.linalg.cholesky_ex(_masked_system(sigma, mask))
+    q = torch.cholesky_inverse(chol) * (mask.unsqueeze(2) * mask.unsqueeze(1))
+    centred = mask * (x - mu)
+    y = (q @ centred.unsqueeze(2)).squeeze(2)
+    logdet = 2.0 * torch.log(torch.diagonal(chol, dim1=1, dim2=2)).sum(1)
+    loglik = -0.5 * ((centred * y).sum(1) + logdet + mask.sum(1) * math.log(2 * math.pi))
+    filled = mask * x + (1.0 - mask) * (mu + y @ sigma)
+    return loglik, filled, q
+
+
+def mixture_posterior(
+    x: torch.Tensor, mask: torch.Tensor, weights: torch.Tensor, mus: torch.Tensor,
+    sigmas: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    """Responsibilities (n, K) given the observed entries, per-component fills (K, n, d), Qs."""
+    terms = [_component_terms(x, mask, mus[k], sigmas[k]) for k in range(len(weights))]
+    logp = torch.stack([t[0] for t in terms], 1) + torch.log(weights)
+    resp = torch.softmax(logp, dim=1)
+    return resp, torch.stack([t[1] for t in terms]), [t[2] for t in terms]
+
+
+def mixture_conditional_mean(
+    x: torch.Tensor, mask: torch.Tensor, weights: torch.Tensor, mus: torch.Tensor,
+    sigmas: torch.Tensor,
+) -> torch.Tensor:
+    """E[x | observed] under the mixture: responsibility-weighted component means."""
+    resp, fills, _ = mixture_posterior(x, mask, weights, mus, sigmas)
+    return (resp.T.unsqueeze(2) * fills).sum(0)
+
+
+def mixture_conditional_draw(
+    x: torch.Tensor, mask: torch.Tensor, weights: torch.Tensor, mus: torch.Tensor,
+    sigmas: torch.Tensor, generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """One draw per row: a component by its responsibility, then its conditional Gaussian."""
+    resp, _, _ = mixture_posterior(x, mask, weights, mus, sigmas)
+    pick = torch.multinomial(resp, 1, generator=generator).squeeze(1)
+    out = torch.empty_like(x)
+    for k in range(len(weights)):
+        rows = pick == k
+        if rows.any():
+            out[rows] = conditional_draw(x[rows], mask[rows], mus[k], sigmas[k], generator)
+    return out
+
+
+def fit_mixture_em(
+    x: torch.Tensor, mask: torch.Tensor, k: int, ridge: float = 1e-3, iters: int = 30,
+    seed: int = 0, tol: float = 1e-5,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Weights (K,), means (K, d), covariances (K, d, d) of a Gaussian mixture by EM on the
+    observed entries (Ghahramani & Jordan 1994). Started from k-means++ seeds on the
+    mean-filled rows; `ridge` is added to every covariance's diagonal at every M-step."""
+    n, d = x.shape
+    counts = mask.sum(0).clamp_min(1.0)
+    col_mean = (mask * x).sum(0) / counts
+    filled = mask * x + (1.0 - mask) * col_mean
+    base_var = ((mask * (x - col_mean) ** 2).sum(0) / counts).clamp_min(1e-6)
+    eye = torch.eye(d, dtype=x.dtype)
+    mus = _kmeanspp(filled, k, seed)
+    sigmas = torch.stack([torch.diag(base_var) + ridge * eye for _ in range(k)])
+    weights = torch.full((k,), 1.0 / k, dtype=x.dtype)
+    prev = -math.inf
+    for _ in range(iters):
+        terms = [_component_terms(x, mask, mus[j], sigmas[j]) for j in range(k)]
+        logp = torch.stack([t[0] for t in terms], 1) + torch.log(weights)
+        total = torch.logsumexp(logp, 1).mean().item()
+        resp = torch.softmax(logp, 1)
+        nk = resp.sum(0).clamp_min(1e-8)
+        weights = (nk / n).clamp_min(1e-8)
+        new_mus, new_sigmas = [], []
+        for j, (_, fill, q) in enumerate(terms):
+            r = resp[:, j]
+            mu = (r.unsqueeze(1) * fill).sum(0) / nk[j]
+            dev = fill - mu
+            q_mean = (r.view(-1, 1, 1) * q).sum(0) / nk[j]
+            s = sigmas[j]
+            scatter = (r.unsqueeze(1) * dev).T @ dev / nk[j]
+            new_mus.append(mu)
+            new_sigmas.append(scatter + s - s @ q_mean @ s + ridge * eye)
+        mus, sigmas = torch.stack(new_mus), torch.stack(new_sigmas)
+        if abs(total - prev) < tol * max(1.0, abs(total)):
+            break
+        prev = total
+    return weights, mus, sigmas
+
+
+def _kmeanspp(points: torch.Tensor, k: int, seed: int) -> torch.Tensor:
+    """k-means++ seeding (Arthur & Vassilvitskii 2007) followed by a few Lloyd iterations."""
+    gen = torch.Generator().manual_seed(seed)
+    centres = [points[torch.randint(len(points), (1,), generator=gen)].squeeze(0)]
+    for _ in range(1, k):
+        dist = torch.cdist(points, torch.stack(centres)).min(1).values ** 2
+        probs = dist / dist.sum() if dist.sum() > 0 else torch.full_like(dist, 1 / len(dist))
+        centres.append(points[torch.multinomial(probs, 1, generator=gen)].squeeze(0))
+    centres_t = torch.stack(centres)
+    for _ in range(10):
+        label = torch.cdist(points, centres_t).argmin(1)
+        for j in range(k):
+            if (label == j).any():
+                centres_t[j] = points[label == j].mean(0)
+    return centres_t

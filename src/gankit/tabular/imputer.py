@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -36,10 +37,17 @@ from torch import nn
 
 from gankit.errors import CheckpointError, ConfigError, DataError
 from gankit.modeldir import read_model_dir, write_model_dir
-from gankit.tabular.gaussian import conditional_draw, conditional_mean, fit_gaussian_em
+from gankit.tabular.gaussian import (
+    conditional_mean,
+    fit_gaussian_em,
+    fit_mixture_em,
+    mixture_conditional_draw,
+    mixture_conditional_mean,
+)
 from gankit.tabular.transform import MinMaxEncoder, TableSchema, as_frame, conform, infer_schema
 
 RIDGE_GRID = (1e-5, 1e-4, 1e-3, 1e-2)
+MAX_COMPONENTS = 4
 SPEC_KIND = "imputer"
 # A generator step replaces the current best only if it lowers the held-out error by 1%:
 # smaller "gains" were selection noise on 30-row validation sets (measured on iris).
@@ -120,6 +128,7 @@ class GANImputer(TransformerMixin, BaseEstimator):
         lr: float = 1e-3,
         patience: int = 300,
         ridge: float | str = "auto",
+        n_components: int | str = "auto",
         n_draws: int = 8,
         sample_posterior: bool = False,
         categorical_columns: Sequence[Any] | None = None,
@@ -136,6 +145,7 @@ class GANImputer(TransformerMixin, BaseEstimator):
         self.lr = lr
         self.patience = patience
         self.ridge = ridge
+        self.n_components = n_components
         self.n_draws = n_draws
         self.sample_posterior = sample_posterior
         self.categorical_columns = categorical_columns
@@ -197,8 +207,10 @@ class GANImputer(TransformerMixin, BaseEstimator):
         m = torch.from_numpy(mask)
         self.missing_rate_ = float(1.0 - m.mean())
         p_drop = min(max(self.missing_rate_, 0.1), 0.5)
-        self.ridge_ = self._select_ridge(x, m, p_drop, gen) if self.ridge == "auto" else self.ridge
-        self.mu_, self.sigma_ = fit_gaussian_em(x, m, ridge=float(self.ridge_))
+        self.n_components_, self.ridge_ = self._select_model(x, m, p_drop, gen, seed)
+        self.weights_, self.mus_, self.sigmas_ = fit_mixture_em(
+            x, m, self.n_components_, ridge=self.ridge_, iters=50, seed=seed
+        )
         width = x.shape[1]
         self.hidden_ = int(self.hidden or max(64, 2 * width))
         self.generator_ = Refiner(width, self.hidden_)
@@ -208,24 +220,50 @@ class GANImputer(TransformerMixin, BaseEstimator):
             self._train_gan(x, m, p_drop, gen)
         self.generator_.eval()
 
-    def _select_ridge(
-        self, x: torch.Tensor, m: torch.Tensor, p_drop: float, gen: torch.Generator
-    ) -> float:
-        """Hide some observed entries, fit per ridge (warm-started), keep the best on them."""
+    def _select_model(
+        self, x: torch.Tensor, m: torch.Tensor, p_drop: float, gen: torch.Generator, seed: int
+    ) -> tuple[int, float]:
+        """Choose the ridge and the number of mixture components on hidden observed entries.
+
+        The ridge is scanned with one component (warm-started EM fits), then 2, 3, ... components
+        are tried with that ridge and 10x it until one fails to lower the held-out error by
+        MIN_GAIN: simpler models win ties.
+        """
         hide = m * (torch.rand(m.shape, generator=gen, dtype=m.dtype) < p_drop)
         kept = m - hide
         keep_row = kept.sum(1) == 0
         kept[keep_row] = m[keep_row]
         hide = m - kept
+        fixed_k = None if self.n_components == "auto" else int(self.n_components)
         if hide.sum() == 0:
-            return 1e-3
-        scores = {}
-        state = None
-        for ridge in sorted(RIDGE_GRID, reverse=True):
-            state = fit_gaussian_em(x, kept, ridge=ridge, iters=20, init=state)
-            fill = conditional_mean(x, kept, *state).clamp(0.0, 1.0)
-            scores[ridge] = float((hide * (fill - x) ** 2).sum() / hide.sum())
-        return min(scores, key=scores.__getitem__)
+            return fixed_k or 1, 1e-3 if self.ridge == "auto" else float(self.ridge)
+
+        def score(fill: torch.Tensor) -> float:
+            return float((hide * (fill.clamp(0.0, 1.0) - x) ** 2).sum() / hide.sum())
+
+        if self.ridge == "auto":
+            scores, state = {}, None
+            for ridge in sorted(RIDGE_GRID, reverse=True):
+                state = fit_gaussian_em(x, kept, ridge=ridge, iters=20, init=state)
+                scores[ridge] = score(conditional_mean(x, kept, *state))
+            ridge = min(scores, key=scores.__getitem__)
+            ridges = [ridge, ridge * 10]
+            best = (1, ridge, scores[ridge])
+        else:
+            ridges = [float(self.ridge)]
+            best = (1, ridges[0], math.inf)
+        if fixed_k is not None:
+            return fixed_k, best[1]
+        for k in range(2, min(MAX_COMPONENTS, len(x) // 10) + 1):
+            trial = min(
+                ((k, r, score(mixture_conditional_mean(x, kept, *fit_mixture_em(
+                    x, kept, k, ridge=r, iters=20, seed=seed)))) for r in ridges),
+                key=lambda t: t[2],
+            )
+            if trial[2] >= best[2] * (1.0 - MIN_GAIN):
+                break
+            best = trial
+        return best[0], best[1]
 
     def _drop_pool(
         self, x: torch.Tensor, m: torch.Tensor, p_drop: float, reps: int, gen: torch.Generator
@@ -233,7 +271,7 @@ class GANImputer(TransformerMixin, BaseEstimator):
         """Rows with extra observed entries hidden, their Gaussian fill, and the target mask."""
         xr, mr = x.repeat(reps, 1), m.repeat(reps, 1)
         seen = mr * (torch.rand(mr.shape, generator=gen, dtype=mr.dtype) >= p_drop)
-        fill = conditional_mean(xr, seen, self.mu_, self.sigma_)
+        fill = mixture_conditional_mean(xr, seen, self.weights_, self.mus_, self.sigmas_)
         return xr.float(), seen.float(), fill.float(), (mr - seen).float()
 
     def _train_gan(self, x: torch.Tensor, m: torch.Tensor, p_drop: float, gen: torch.Generator):
@@ -316,11 +354,12 @@ class GANImputer(TransformerMixin, BaseEstimator):
         gen = torch.Generator().manual_seed(
             int(np.random.default_rng(self.random_state).integers(2**31))
         )
-        mean = conditional_mean(x, m, self.mu_, self.sigma_).float()
+        mixture = (self.weights_, self.mus_, self.sigmas_)
+        mean = mixture_conditional_mean(x, m, *mixture).float()
         mf = m.float()
         G = self.generator_
         if self.sample_posterior:
-            draw = conditional_draw(x, m, self.mu_, self.sigma_, gen).float()
+            draw = mixture_conditional_draw(x, m, *mixture, generator=gen).float()
             noise = torch.rand(mean.shape, generator=gen) - 0.5
             out = draw + (G(mean, mf, noise) - mean)
         elif self.best_step_ == 0:
@@ -366,7 +405,7 @@ class GANImputer(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "schema_")
         return np.array(self.schema_.names, dtype=object)
 
-    def __sklearn_tags__(self):  # noqa: D105
+    def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         return tags
@@ -375,7 +414,7 @@ class GANImputer(TransformerMixin, BaseEstimator):
     def save(self, directory: str | Path) -> Path:
         """Write `model.safetensors` + `model.json` (kind "imputer", with the schema)."""
         check_is_fitted(self, "schema_")
-        tensors = {"mu": self.mu_, "sigma": self.sigma_}
+        tensors = {"weights": self.weights_, "mus": self.mus_, "sigmas": self.sigmas_}
         tensors.update({f"generator.{k}": v for k, v in self.generator_.state_dict().items()})
         params = {k: v for k, v in self.get_params().items()}
         for key in ("categorical_columns", "integer_columns"):
@@ -390,7 +429,8 @@ class GANImputer(TransformerMixin, BaseEstimator):
                 "hidden": self.hidden_,
                 "best_step": self.best_step_,
                 "missing_rate": self.missing_rate_,
-                "width": int(self.mu_.shape[0]),
+                "width": int(self.mus_.shape[1]),
+                "n_components": self.n_components_,
             },
         }
         return write_model_dir(directory, tensors, spec)
@@ -410,7 +450,8 @@ class GANImputer(TransformerMixin, BaseEstimator):
             model.encoder_ = MinMaxEncoder(model.schema_)
             model.ridge_, model.hidden_ = fitted["ridge"], fitted["hidden"]
             model.best_step_, model.missing_rate_ = fitted["best_step"], fitted["missing_rate"]
-            model.mu_, model.sigma_ = tensors["mu"], tensors["sigma"]
+            model.weights_, model.mus_ = tensors["weights"], tensors["mus"]
+            model.sigmas_, model.n_components_ = tensors["sigmas"], fitted["n_components"]
             model.generator_ = Refiner(fitted["width"], model.hidden_)
             prefix = "generator."
             model.generator_.load_state_dict(

@@ -82,9 +82,11 @@ def as_frame(X: Any) -> tuple[pd.DataFrame, bool]:
     if hasattr(X, "tocsr") or hasattr(X, "todense"):
         raise DataError("sparse input is not supported; pass a dense array (X.toarray())")
     try:
-        arr = np.array(X, dtype=object if _has_text(X) else None, copy=True)
+        arr = np.array(X, copy=True)
     except (TypeError, ValueError) as exc:
         raise DataError(f"input is not a table: {exc}") from exc
+    if arr.dtype.kind in "US":
+        arr = arr.astype(object)
     if arr.ndim == 1:
         raise DataError(
             f"expected a 2-D table, got a 1-D array of length {arr.shape[0]}. Reshape your "
@@ -95,13 +97,6 @@ def as_frame(X: Any) -> tuple[pd.DataFrame, bool]:
     if arr.dtype.kind == "c":
         raise DataError("Complex data not supported; expected real numbers")
     return pd.DataFrame(arr, columns=[str(i) for i in range(arr.shape[1])]), False
-
-
-def _has_text(X: Any) -> bool:
-    arr = np.asarray(X, dtype=object) if not isinstance(X, np.ndarray) else X
-    if arr.dtype.kind in "OUS":
-        return True
-    return False
 
 
 def _numeric_column(series: pd.Series, name: str) -> np.ndarray:
