@@ -1,0 +1,22 @@
+import json
+
+from gankit.bench import run_benchmark
+from gankit.bench.common import format_table, mean_se
+
+
+def test_throughput_quick_records_protocol_and_environment(tmp_path):
+    result = run_benchmark("throughput", quick=True, out=tmp_path)
+    saved = json.loads((tmp_path / "throughput.json").read_text())
+    assert saved["ratio_best"] == result["ratio_best"] > 0
+    assert len(saved["steps_per_second"]["gankit"]) == 2
+    assert saved["step_mflop"] > 100  # a DCGAN step on 64 digits is GFLOP-scale
+    assert 0 < saved["fraction_of_peak"] < 1.5
+    env = saved["environment"]
+    assert {"torch", "numpy", "cpu", "date", "command", "gankit"} <= set(env)
+
+
+def test_helpers():
+    assert mean_se([1.0, 3.0]) == (2.0, 1.0)
+    assert mean_se([5.0]) == (5.0, 0.0)
+    table = format_table(["a", "bb"], [[1, 2]])
+    assert table.splitlines()[0] == "| a | bb |" and table.splitlines()[1] == "|---|----|"

@@ -1,0 +1,32 @@
+import torch
+from torch import nn
+
+from gankit.data.source import BatchSampler
+from gankit.train import train
+from gankit.train.ema import EMA
+
+
+def test_batch_sampler_is_a_function_of_the_counter():
+    a, b = BatchSampler(100, 32, seed=3), BatchSampler(100, 32, seed=3)
+    first = [a.indices(c) for c in range(7)]
+    assert torch.equal(b.indices(5), first[5])  # random access, as after a resume
+    epoch = torch.cat(first[:3])
+    assert len(set(epoch.tolist())) == 96  # no repeats inside an epoch
+
+
+def test_ema_tracks_average():
+    live = nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        live.weight.fill_(0.0)
+    ema = EMA(live, decay=0.5)
+    with torch.no_grad():
+        live.weight.fill_(1.0)
+    ema.update(live)
+    ema.update(live)
+    assert torch.allclose(ema.shadow.weight, torch.tensor([[0.75]]))
+    assert not ema.shadow.weight.requires_grad
+
+
+def test_tensorboard_events_written(tmp_path, toy_config):
+    run = train(toy_config("train.tensorboard=true"), tmp_path / "tb")
+    assert list((run.path / "tensorboard").glob("events.out.tfevents.*"))
