@@ -19,6 +19,7 @@ from gankit.errors import ConfigError
 BENCHMARKS: dict[str, str] = {
     "throughput": "gankit.bench.throughput",
     "metrics": "gankit.bench.metrics",
+    "impute": "gankit.bench.impute",
 }
 
 

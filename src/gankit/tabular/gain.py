@@ -35,7 +35,6 @@ def gain_impute(
     seed: int = 0,
 ) -> np.ndarray:
     """Impute the NaNs of a numeric array with the reference GAIN recipe; returns a new array."""
-    rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     x = np.array(data, dtype=np.float64)
     m = (~np.isnan(x)).astype(np.float32)
@@ -46,16 +45,20 @@ def gain_impute(
     G, D = _net(d), _net(d)
     opt_g, opt_d = torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters())
     xt, mt = torch.from_numpy(norm), torch.from_numpy(m)
+    gen = torch.Generator().manual_seed(seed)
+    b = min(batch_size, n)
     for _ in range(iterations):
-        idx = torch.from_numpy(rng.choice(n, size=min(batch_size, n), replace=False))
+        idx = torch.randperm(n, generator=gen)[:b]
         xb, mb = xt[idx], mt[idx]
-        z = torch.from_numpy(rng.uniform(0, 0.01, size=xb.shape).astype(np.float32))
-        h = mb * torch.from_numpy((rng.random(xb.shape) < hint_rate).astype(np.float32))
+        z = torch.rand(xb.shape, generator=gen) * 0.01
+        h = mb * (torch.rand(xb.shape, generator=gen) < hint_rate).float()
         xb = mb * xb + (1 - mb) * z
         g = G(torch.cat([xb, mb], 1))
         x_hat = mb * xb + (1 - mb) * g
         d_prob = D(torch.cat([x_hat.detach(), h], 1))
-        loss_d = -torch.mean(mb * torch.log(d_prob + 1e-8) + (1 - mb) * torch.log(1 - d_prob + 1e-8))
+        loss_d = -torch.mean(
+            mb * torch.log(d_prob + 1e-8) + (1 - mb) * torch.log(1 - d_prob + 1e-8)
+        )
         opt_d.zero_grad()
         loss_d.backward()
         opt_d.step()
@@ -67,7 +70,7 @@ def gain_impute(
         loss_g.backward()
         opt_g.step()
     with torch.no_grad():
-        z = torch.from_numpy(rng.uniform(0, 0.01, size=(n, d)).astype(np.float32))
+        z = torch.rand((n, d), generator=gen) * 0.01
         xin = mt * xt + (1 - mt) * z
         out = (mt * xt + (1 - mt) * G(torch.cat([xin, mt], 1))).numpy().astype(np.float64)
     out = out * (hi - lo + 1e-6) + lo

@@ -117,7 +117,10 @@ def _component_terms(
 
 
 def mixture_posterior(
-    x: torch.Tensor, mask: torch.Tensor, weights: torch.Tensor, mus: torch.Tensor,
+    x: torch.Tensor,
+    mask: torch.Tensor,
+    weights: torch.Tensor,
+    mus: torch.Tensor,
     sigmas: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
     """Responsibilities (n, K) given the observed entries, per-component fills (K, n, d), Qs."""
@@ -128,7 +131,10 @@ def mixture_posterior(
 
 
 def mixture_conditional_mean(
-    x: torch.Tensor, mask: torch.Tensor, weights: torch.Tensor, mus: torch.Tensor,
+    x: torch.Tensor,
+    mask: torch.Tensor,
+    weights: torch.Tensor,
+    mus: torch.Tensor,
     sigmas: torch.Tensor,
 ) -> torch.Tensor:
     """E[x | observed] under the mixture: responsibility-weighted component means."""
@@ -137,8 +143,12 @@ def mixture_conditional_mean(
 
 
 def mixture_conditional_draw(
-    x: torch.Tensor, mask: torch.Tensor, weights: torch.Tensor, mus: torch.Tensor,
-    sigmas: torch.Tensor, generator: torch.Generator | None = None,
+    x: torch.Tensor,
+    mask: torch.Tensor,
+    weights: torch.Tensor,
+    mus: torch.Tensor,
+    sigmas: torch.Tensor,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """One draw per row: a component by its responsibility, then its conditional Gaussian."""
     resp, _, _ = mixture_posterior(x, mask, weights, mus, sigmas)
@@ -152,8 +162,13 @@ def mixture_conditional_draw(
 
 
 def fit_mixture_em(
-    x: torch.Tensor, mask: torch.Tensor, k: int, ridge: float = 1e-3, iters: int = 30,
-    seed: int = 0, tol: float = 1e-5,
+    x: torch.Tensor,
+    mask: torch.Tensor,
+    k: int,
+    ridge: float = 1e-3,
+    iters: int = 30,
+    seed: int = 0,
+    tol: float = 1e-5,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Weights (K,), means (K, d), covariances (K, d, d) of a Gaussian mixture by EM on the
     observed entries (Ghahramani & Jordan 1994). Started from k-means++ seeds on the

@@ -256,8 +256,18 @@ class GANImputer(TransformerMixin, BaseEstimator):
             return fixed_k, best[1]
         for k in range(2, min(MAX_COMPONENTS, len(x) // 10) + 1):
             trial = min(
-                ((k, r, score(mixture_conditional_mean(x, kept, *fit_mixture_em(
-                    x, kept, k, ridge=r, iters=20, seed=seed)))) for r in ridges),
+                (
+                    (
+                        k,
+                        r,
+                        score(
+                            mixture_conditional_mean(
+                                x, kept, *fit_mixture_em(x, kept, k, ridge=r, iters=20, seed=seed)
+                            )
+                        ),
+                    )
+                    for r in ridges
+                ),
                 key=lambda t: t[2],
             )
             if trial[2] >= best[2] * (1.0 - MIN_GAIN):
