@@ -12,6 +12,7 @@ from gankit.errors import GankitError
 COMMAND_MODULES: tuple[str, ...] = (
     "gankit.commands",
     "gankit.serve.commands",
+    "gankit.metrics.commands",
 )
 
 

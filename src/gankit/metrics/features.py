@@ -64,11 +64,19 @@ class DigitsClassifier(nn.Module):
 
 
 class DigitsExtractor:
-    """The shipped digits classifier: 128-d penultimate features and 10-class logits."""
+    """The shipped digits classifier: 128-d penultimate features and 10-class logits.
 
-    preprocessing = "8x8 grey digits in [-1, 1] (pixel/16*2-1), no resize"
+    Features are divided by `scale`, the RMS of the activations on the training split (stored in
+    the weights' metadata), so that KID's kernel (xᵀy/d + 1)³ works at Inception-like magnitudes.
+    """
+
+    preprocessing = (
+        "8x8 grey digits in [-1, 1] (pixel/16*2-1), no resize; features = penultimate ReLU "
+        "activations / their RMS on the train split (weights metadata 'feature_scale')"
+    )
 
     def __init__(self, path: str | Path = DIGITS_WEIGHTS) -> None:
+        from safetensors import safe_open
         from safetensors.torch import load_file
 
         path = Path(path)
@@ -80,6 +88,12 @@ class DigitsExtractor:
         except (RuntimeError, OSError) as exc:
             raise CheckpointError(f"{path}: not a digits classifier state dict ({exc})") from exc
         self.model.eval()
+        with safe_open(str(path), framework="pt") as handle:
+            meta = handle.metadata() or {}
+        try:
+            self.scale = float(meta["feature_scale"])
+        except (KeyError, ValueError) as exc:
+            raise CheckpointError(f"{path}: metadata lacks a numeric 'feature_scale'") from exc
         self.sha256 = sha256_file(path)
         self.name = "digits-classifier"
 
@@ -89,7 +103,7 @@ class DigitsExtractor:
         return x.float()
 
     def features(self, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
-        return _batched(self.model.embed, self._check(x), batch_size).double()
+        return _batched(self.model.embed, self._check(x), batch_size).double() / self.scale
 
     def logits(self, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
         return _batched(self.model, self._check(x), batch_size).double()

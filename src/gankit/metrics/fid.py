@@ -2,11 +2,12 @@
 
 d² = ‖μ₁ − μ₂‖² + tr Σ₁ + tr Σ₂ − 2 tr √(Σ₁^½ Σ₂ Σ₁^½)   (Heusel et al. 2017)
 
-Everything is float64. The trace of the square root is Σ √λᵢ over the eigenvalues of the
-symmetric matrix Σ₁^½ Σ₂ Σ₁^½ (negative round-off eigenvalues clamped to 0). With
-Σ₁ = V Λ Vᵀ we form W = V Λ^½, so Wᵀ Σ₂ W = Vᵀ (Σ₁^½ Σ₂ Σ₁^½) V has the same eigenvalues and
-costs two matrix products instead of four. No `scipy.linalg.sqrtm`: it is several times slower,
-returns complex round-off and has regressed between SciPy versions.
+Everything is float64. The trace of the square root is Σ √λᵢ over the eigenvalues (`eigvalsh`,
+negative round-off clamped to 0) of the symmetric PSD matrix Wᵀ Σ₂ W, where W Wᵀ = Σ₁. Any such
+factor gives the eigenvalues of Σ₁^½ Σ₂ Σ₁^½ (all are similar to Σ₁Σ₂): we take the Cholesky
+factor when Σ₁ is positive definite (0.15 s for d = 2,048, against 10+ s for `eigh` with
+vectors), and W = V Λ^½ from `eigh` when it is singular (N ≤ d). No `scipy.linalg.sqrtm`: it is
+several times slower, returns complex round-off and has regressed between SciPy versions.
 
 Statistics are accumulated batch by batch (Chan et al.'s pairwise update of mean and centred
 scatter), so results do not depend on the batch size or on the order of samples.
@@ -64,11 +65,12 @@ class FeatureStats:
 
     @classmethod
     def from_features(cls, features: Any, batch_size: int = 4096) -> FeatureStats:
-        """Statistics of a whole feature set, accumulated in batches."""
+        """Statistics of a whole feature set: exact two-pass mean and centred scatter."""
         x = as_features(features, "features")
-        stats = cls(dim=x.shape[1])
+        stats = cls(dim=x.shape[1], n=x.shape[0], mean=x.mean(0))
         for start in range(0, x.shape[0], batch_size):
-            stats.update(x[start : start + batch_size])
+            xc = x[start : start + batch_size] - stats.mean
+            stats.scatter.addmm_(xc.T, xc)
         return stats
 
 
@@ -81,10 +83,18 @@ def _stats(x: Any, name: str) -> FeatureStats:
         raise DataError(f"{name}: {exc}") from exc
 
 
+def _sqrt_factor(sigma: torch.Tensor) -> torch.Tensor:
+    """A factor W with W Wᵀ = Σ: Cholesky when Σ is positive definite, else V Λ^½ from eigh."""
+    chol, info = torch.linalg.cholesky_ex(sigma)
+    if int(info) == 0:
+        return chol
+    lam, vecs = torch.linalg.eigh(sigma)
+    return vecs * lam.clamp_min(0.0).sqrt()[None, :]
+
+
 def trace_sqrt_product(sigma1: torch.Tensor, sigma2: torch.Tensor) -> torch.Tensor:
-    """tr √(Σ₁ Σ₂) for symmetric PSD matrices, via two symmetric eigendecompositions."""
-    lam, vecs = torch.linalg.eigh(sigma1)
-    w = vecs * lam.clamp_min(0.0).sqrt()[None, :]
+    """tr √(Σ₁ Σ₂) for symmetric PSD matrices: Σ √λ of the symmetric Wᵀ Σ₂ W, W Wᵀ = Σ₁."""
+    w = _sqrt_factor(sigma1)
     m = w.T @ sigma2 @ w
     m = 0.5 * (m + m.T)
     return torch.linalg.eigvalsh(m).clamp_min(0.0).sqrt().sum()

@@ -4,8 +4,10 @@ Run `python -m gankit.metrics.train_digits_classifier`.
 
 Trains on `load_digits("train")` (1,437 images) with Adam and ±1-pixel random shifts, one thread
 and fixed seeds, then reports accuracy on the held-out `"test"` split (360 images) and writes
-`weights/digits_classifier.safetensors`. Bit-identical weights need the same torch build and CPU;
-the file's SHA-256 is what metric records cite.
+`weights/digits_classifier.safetensors`, with the RMS of the 128-d penultimate activations on the
+training split in its metadata (`feature_scale`): features are divided by it, so that KID's cubic
+kernel sees magnitudes like Inception's pool3 (xᵀy/d of order 1). Bit-identical weights need
+the same torch build and CPU; the file's SHA-256 is what metric records cite.
 """
 
 from __future__ import annotations
@@ -80,7 +82,12 @@ def main(argv: list[str] | None = None) -> None:
     model, scores = train(args.seed)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(args.out), metadata={"test_accuracy": f"{scores['test_accuracy']:.4f}"})
+    from gankit.data import load_digits
+
+    with torch.no_grad():
+        scale = float(model.embed(load_digits("train")[0]).pow(2).mean().sqrt())
+    meta = {"test_accuracy": f"{scores['test_accuracy']:.4f}", "feature_scale": repr(scale)}
+    save_file(state, str(args.out), metadata=meta)
     print(json.dumps({**scores, "path": str(args.out), "sha256": sha256_file(args.out)}, indent=1))
 
 

@@ -1,0 +1,263 @@
+"""The HTML run report: one self-contained `report.html` (every image inlined as base64 PNG).
+
+Sections: configuration, a sample grid, samples over training time, interpolation in z, the
+nearest training example of generated samples (Goodfellow et al. 2014, Fig. 2), a 2-D embedding
+(PCA and t-SNE) of real vs generated features, loss curves, and the metric table with each
+metric's protocol (from `eval.json`, computed first when missing).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gankit.modeldir import atomic_write_bytes
+
+REPORT_FILE = "report.html"
+WIDE = 'width="200"'
+
+CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1000px; color: #222; }
+h1 { font-size: 1.6em; } h2 { font-size: 1.2em; border-bottom: 1px solid #ddd; margin-top: 1.6em; }
+img { image-rendering: pixelated; max-width: 100%; border: 1px solid #eee; }
+table { border-collapse: collapse; font-size: 0.85em; } td, th { border: 1px solid #ccc;
+padding: 3px 6px; text-align: left; vertical-align: top; } pre { background: #f6f6f6;
+padding: 0.8em; overflow-x: auto; font-size: 0.8em; } .note { color: #666; font-size: 0.85em; }
+"""
+
+
+def _img(png: bytes, alt: str, attrs: str = "") -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" {attrs} src="data:image/png;base64,{data}">'
+
+
+def _png_from(plot: Callable[[Path], Any]) -> bytes:
+    """Run a viz function that writes a PNG to a path; return the bytes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "figure.png"
+        plot(path)
+        return path.read_bytes()
+
+
+def _grid_png(images: torch.Tensor, nrow: int | None = None) -> bytes:
+    from gankit.viz import make_grid, png_bytes
+
+    return png_bytes(make_grid(images, nrow=nrow), scale=max(1, 64 // images.shape[-1]))
+
+
+def _figure_png(fig: Any) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _real_data(gen: Any, n: int) -> tuple[torch.Tensor | None, str]:
+    """Real samples comparable with the generator's, and what they are."""
+    data = {**gen.spec.get("data", {}), **(gen.spec.get("config", {}).get("data") or {})}
+    name = data.get("name")
+    if name == "digits":
+        from gankit.data import load_digits
+
+        return load_digits("train")[0], "digits train split"
+    if name in ("ring", "grid"):
+        from gankit.data import grid_means, ring_means, sample_mixture
+
+        means = (
+            ring_means(int(data.get("modes", 8)), float(data.get("radius", 1.0)))
+            if name == "ring"
+            else grid_means(int(data.get("size", 5)), float(data.get("spacing", 2.0)))
+        )
+        std = float(data.get("std") or {"ring": 0.01, "grid": 0.05}[name])
+        return sample_mixture(means, n, std, seed=1), f"{name} mixture samples"
+    return None, ""
+
+
+def _features(gen: Any, x: torch.Tensor) -> tuple[torch.Tensor, str]:
+    if tuple(gen.output_shape) == (1, 8, 8):
+        from gankit.metrics.features import digits_extractor
+
+        return digits_extractor().features(x), "digits-classifier features (128-d)"
+    return x.reshape(len(x), -1).double(), "raw values"
+
+
+def _embedding_png(real: torch.Tensor, fake: torch.Tensor, what: str) -> bytes:
+    """PCA and t-SNE (scikit-learn) of real vs generated features, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    x = torch.cat([real, fake]).numpy()
+    is_real = np.arange(len(x)) < len(real)
+    pca = PCA(n_components=min(2, x.shape[1]), random_state=0).fit_transform(x)
+    reduced = PCA(n_components=min(30, x.shape[1]), random_state=0).fit_transform(x)
+    tsne = TSNE(n_components=2, init="pca", perplexity=30, random_state=0).fit_transform(reduced)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4.2), dpi=90)
+    for ax, emb, title in ((axes[0], pca, "PCA"), (axes[1], tsne, "t-SNE")):
+        if emb.shape[1] == 1:
+            emb = np.column_stack([emb[:, 0], np.zeros(len(emb))])
+        ax.scatter(*emb[is_real].T, s=4, alpha=0.5, c="tab:gray", label="real")
+        ax.scatter(*emb[~is_real].T, s=4, alpha=0.5, c="tab:blue", label="generated")
+        ax.set_title(f"{title} of {what}", fontsize=9)
+        ax.legend(fontsize=7)
+    return _figure_png(fig)
+
+
+def _nearest_png(gen: Any, fake: torch.Tensor, real: torch.Tensor) -> bytes:
+    """Goodfellow Fig. 2: generated samples (top) above their nearest training example."""
+    from gankit.metrics.memorization import nearest_neighbours
+
+    shown = fake[:10]
+    idx, _ = nearest_neighbours(shown.reshape(len(shown), -1), real.reshape(len(real), -1))
+    return _grid_png(torch.cat([shown, real[idx]]), nrow=len(shown))
+
+
+def _metric_table(records: dict[str, Any]) -> str:
+    rows = []
+    for name, r in records.items():
+        value = "n/a" if r.get("value") is None else f"{r['value']:.6g}"
+        spread = r.get("details", {}).get("std", r.get("details", {}).get("se"))
+        if spread is not None:
+            value += f" ± {spread:.2g}"
+        sha = (r.get("extractor_sha256") or "")[:12]
+        cells = [
+            name,
+            value,
+            f"{r['extractor']} {sha}",
+            r["n_real"],
+            r["n_fake"],
+            r["seed"],
+            r["preprocessing"],
+            r["protocol"],
+            r["gankit_version"],
+        ]
+        rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+    head = [
+        "metric",
+        "value",
+        "extractor (sha256)",
+        "n_real",
+        "n_fake",
+        "seed",
+        "preprocessing",
+        "protocol",
+        "gankit",
+    ]
+    return (
+        "<table><tr>"
+        + "".join(f"<th>{h}</th>" for h in head)
+        + "</tr>"
+        + "".join(rows)
+        + "</table>"
+    )
+
+
+def _training_samples(run: Path) -> str:
+    files = sorted((run / "samples").glob("step-*.png"))
+    if not files:
+        return '<p class="note">No samples/step-*.png in the run.</p>'
+    picks = [files[int(i)] for i in np.unique(np.linspace(0, len(files) - 1, min(8, len(files))))]
+    parts = [
+        f"<figure style='display:inline-block'>{_img(p.read_bytes(), p.stem, WIDE)}"
+        f"<figcaption>{html.escape(p.stem)}</figcaption></figure>"
+        for p in picks
+    ]
+    return "".join(parts)
+
+
+def _loss_curves(run: Path) -> str:
+    from gankit.viz import plot_losses, read_history
+
+    history = read_history(run / "metrics.jsonl")
+    if history:
+        return _img(_png_from(lambda p: plot_losses(history, p)), "loss curves")
+    if (run / "loss_curve.png").is_file():
+        return _img((run / "loss_curve.png").read_bytes(), "loss curves")
+    return '<p class="note">No metrics.jsonl in the run.</p>'
+
+
+def _load_eval(run: Path, n: int) -> dict[str, Any]:
+    from gankit.metrics.evaluate import EVAL_FILE, evaluate
+
+    path = run / EVAL_FILE
+    if path.is_file():
+        return json.loads(path.read_text()).get("metrics", {})
+    return evaluate(run, n=n)
+
+
+def write_report(run_dir: str | os.PathLike, n: int = 2000) -> Path:
+    """Write `report.html` into the run directory and return its path."""
+    from gankit.generator import load_generator
+    from gankit.viz import plot_points
+
+    run = Path(run_dir)
+    gen = load_generator(run)
+    records = _load_eval(run, max(n, 10))
+    fake = gen.sample(n, seed=0)
+    real, real_name = _real_data(gen, n)
+    config_text = (
+        (run / "config.yaml").read_text()
+        if (run / "config.yaml").is_file()
+        else json.dumps(gen.spec.get("config", {}), indent=1)
+    )
+    sections: list[tuple[str, str]] = [("Configuration", f"<pre>{html.escape(config_text)}</pre>")]
+    if gen.is_image:
+        sections.append(("Samples", _img(_grid_png(fake[:64]), "sample grid")))
+        sections.append(("Samples over training time", _training_samples(run)))
+        interp = torch.cat([gen.interpolate(10, seed=s) for s in range(6)])
+        sections.append(
+            (
+                "Interpolation in z",
+                _img(_grid_png(interp, nrow=10), "interpolation")
+                + '<p class="note">Each row: 10 steps on the line between two z.</p>',
+            )
+        )
+        if real is not None:
+            sections.append(
+                (
+                    "Nearest training example",
+                    _img(_nearest_png(gen, fake, real), "nearest neighbours")
+                    + '<p class="note">Top: generated; bottom: '
+                    f"nearest image of the {real_name} (pixel L2).</p>",
+                )
+            )
+    else:
+        png = _png_from(lambda p: plot_points(fake, p, real=real, title="generated vs real"))
+        sections.append(("Samples", _img(png, "samples")))
+        sections.append(("Samples over training time", _training_samples(run)))
+    if real is not None:
+        m = min(500, len(real), len(fake))
+        fr, what = _features(gen, real[:m])
+        ff, _ = _features(gen, fake[:m])
+        sections.append(
+            ("Real vs generated: 2-D embedding", _img(_embedding_png(fr, ff, what), "embedding"))
+        )
+    sections.append(("Loss curves", _loss_curves(run)))
+    sections.append(("Metrics", _metric_table(records)))
+    title = f"gankit run report: {html.escape(run.name)}"
+    body = "".join(f"<h2>{h}</h2>\n{c}\n" for h, c in sections)
+    page = (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title>"
+        f"<style>{CSS}</style></head><body><h1>{title}</h1>"
+        f"<p class='note'>step {gen.spec.get('step')}, generator sha256 "
+        f"{str(gen.spec.get('weights_sha256'))[:16]}…</p>{body}</body></html>"
+    )
+    path = run / REPORT_FILE
+    atomic_write_bytes(path, page.encode("utf-8"))
+    return path

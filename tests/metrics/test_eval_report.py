@@ -1,0 +1,212 @@
+"""`gankit eval` and `gankit report` on small real runs (a few training steps), plus the HTML
+report rendered in headless Chromium when it is installed."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gankit.cli import main
+from gankit.errors import ConfigError
+
+
+def _train(tmp_path_factory: pytest.TempPathFactory, recipe: str, overrides: list[str]) -> Path:
+    from gankit.config import load_config
+    from gankit.train import train
+
+    out = tmp_path_factory.mktemp("runs") / recipe
+    root = Path(__file__).resolve().parents[2]
+    cfg = load_config(root / "configs" / f"{recipe}.yaml", overrides)
+    return Path(train(cfg, out).path)
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A digits run directory written by hand as the contract describes (untrained DCGAN G)."""
+    import yaml
+
+    from gankit.config import load_config, to_dict
+    from gankit.modeldir import write_model_dir
+    from gankit.nets import architecture_spec, build_generator
+    from gankit.viz import plot_losses, save_image
+
+    root = Path(__file__).resolve().parents[2]
+    cfg = load_config(root / "configs" / "digits-dcgan.yaml", ["model.g_width=8"])
+    run = tmp_path_factory.mktemp("runs") / "digits"
+    torch.manual_seed(0)
+    arch = architecture_spec(to_dict(cfg.model), [1, 8, 8])
+    module = build_generator(arch)
+    spec = {
+        "kind": "image-generator",
+        "architecture": arch,
+        "latent_dim": 64,
+        "num_classes": None,
+        "data": {"name": "digits", "shape": [1, 8, 8], "range": [-1, 1]},
+        "step": 20,
+        "config": to_dict(cfg),
+    }
+    write_model_dir(run, module.state_dict(), spec)
+    (run / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg)))
+    history = [
+        {"step": s, "loss_d": 1.4 - s / 50, "loss_g": 0.7 + s / 40, "time": s / 10}
+        for s in range(0, 21, 5)
+    ]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
+    for step in (10, 20):
+        save_image(torch.rand(16, 1, 8, 8) * 2 - 1, run / "samples" / f"step-{step:08d}.png")
+    plot_losses(history, run / "loss_curve.png")
+    return run
+
+
+@pytest.fixture(scope="module")
+def ring_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _train(
+        tmp_path_factory,
+        "ring-gan",
+        [
+            "train.steps=4",
+            "train.batch_size=32",
+            "data.n_samples=500",
+            "model.latent_dim=8",
+            "model.g_width=16",
+            "model.d_width=16",
+            "train.checkpoint_every=2",
+            "train.sample_every=2",
+            "train.log_every=1",
+            "train.device=cpu",
+        ],
+    )
+
+
+def test_eval_digits_records_and_cli(digits_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gankit.metrics.evaluate import evaluate
+    from gankit.metrics.features import digits_extractor
+
+    records = evaluate(digits_run, n=400, seed=1)
+    expected = {
+        "fd",
+        "kid",
+        "is",
+        "precision",
+        "recall",
+        "density",
+        "coverage",
+        "parzen",
+        "memorization",
+    }
+    assert expected <= set(records)
+    fd = records["fd"]
+    assert fd["extractor"] == "digits-classifier"
+    assert fd["extractor_sha256"] == digits_extractor().sha256
+    assert (fd["n_real"], fd["n_fake"], fd["seed"]) == (1437, 400, 1)
+    assert fd["value"] > 0 and fd["gankit_version"] and fd["preprocessing"]
+    assert 1.0 <= records["is"]["value"] <= 10.0
+    assert records["parzen"]["details"]["sigma"] > 0
+    saved = json.loads((digits_run / "eval.json").read_text())
+    assert saved["metrics"]["fd"]["value"] == fd["value"] and saved["n"] == 400
+    # Same seed → same numbers.
+    assert evaluate(digits_run, ["fd"], n=400, seed=1, write=False)["fd"]["value"] == fd["value"]
+    assert main(["eval", str(digits_run), "--metrics", "fd", "is", "--n", "200"]) == 0
+    out = capsys.readouterr().out
+    assert "| fd " in out and "digits-classifier" in out
+    with pytest.raises(ConfigError, match="unknown metrics"):
+        evaluate(digits_run, ["fid-inf"], n=100)
+
+
+def test_eval_ring_modes(ring_run: Path) -> None:
+    from gankit.metrics.evaluate import evaluate
+
+    records = evaluate(ring_run, n=500)
+    assert 0 <= records["modes"]["value"] <= 8
+    assert 0.0 <= records["hq_percent"]["value"] <= 100.0
+    assert records["fd"]["extractor"] == "pixels" and records["fd"]["extractor_sha256"] is None
+
+
+def test_report_is_self_contained(digits_run: Path, ring_run: Path) -> None:
+    from gankit.report import write_report
+
+    for run in (digits_run, ring_run):
+        path = write_report(run, n=150)
+        page = path.read_text()
+        assert path == run / "report.html"
+        srcs = re.findall(r'<img[^>]*src="([^"]+)"', page)
+        assert len(srcs) >= 4 and all(s.startswith("data:image/png;base64,") for s in srcs)
+        for heading in (
+            "Configuration",
+            "Samples over training time",
+            "2-D embedding",
+            "Loss curves",
+            "Metrics",
+        ):
+            assert heading in page
+    digits_page = (digits_run / "report.html").read_text()
+    assert "Interpolation in z" in digits_page and "Nearest training example" in digits_page
+
+
+CHECK_IMAGES = """
+<script>
+window.addEventListener('load', () => {
+  const imgs = Array.from(document.images);
+  const ok = imgs.filter(i => i.complete && i.naturalWidth > 0).length;
+  const p = document.createElement('p');
+  p.id = 'img-check';
+  p.textContent = 'IMAGES ' + ok + '/' + imgs.length;
+  document.body.appendChild(p);
+});
+</script>
+"""
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(
+    _chromium() is None, reason="needs Debian's chromium (apt-get install chromium)"
+)
+def test_report_renders_in_headless_chromium(digits_run: Path, tmp_path: Path) -> None:
+    from gankit.report import write_report
+
+    page = write_report(digits_run, n=150).read_text()
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.replace("</body>", CHECK_IMAGES + "</body>"))
+    base = [
+        _chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    dom = subprocess.run(
+        [*base, "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    found = re.search(r"IMAGES (\d+)/(\d+)", dom)
+    assert found, dom[-500:]
+    ok, total = int(found.group(1)), int(found.group(2))
+    assert total >= 5 and ok == total
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [*base, f"--screenshot={shot}", "--window-size=1000,1400", probe.as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    from PIL import Image
+
+    pixels = torch.from_numpy(np.asarray(Image.open(shot).convert("L"), dtype=np.float32))
+    assert pixels.std() > 10  # not a blank page
