@@ -37,3 +37,15 @@ def test_bad_spec(tmp_path):
 def test_missing_dir(tmp_path):
     with pytest.raises(CheckpointError, match="no such model directory"):
         read_model_dir(tmp_path / "nope")
+
+
+def test_written_files_follow_umask(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        write_model_dir(tmp_path, {"w": torch.ones(2)}, {"kind": "test"})
+    finally:
+        os.umask(old)
+    for name in ("model.json", "model.safetensors"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644

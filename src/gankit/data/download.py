@@ -40,6 +40,7 @@ def download(url: str, path: str | os.PathLike, checksum: str, timeout: float = 
                 f"{url}: {algorithm} {digest.hexdigest()} does not match the expected "
                 f"{expected}; the download was refused"
             )
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except OSError as exc:
         raise DataError(f"{url}: download failed ({exc})") from exc
