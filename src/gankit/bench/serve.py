@@ -1,20 +1,53 @@
-"""`gankit bench serve`: load test of the service on loopback, and ONNX Runtime vs eager.
+"""`gankit bench serve`: load test of `gankit serve` on loopback, and ONNX Runtime vs eager.
 
-Placeholder filled in below: `make_generator_dir` builds an (untrained) model directory with
-the digits DCGAN architecture; throughput does not depend on the weights' values.
+Protocol. A digits-DCGAN generator (the architecture of `configs/digits-dcgan.yaml`: latent 64,
+width 64, 8x8 output; random weights, which do not change the speed) and, when the tabular
+package provides one, a GAN imputer fitted briefly on breast_cancer are served by `gankit serve`
+in a subprocess (one uvicorn worker, 1 model thread, API keys + audit log + metrics on). An
+asyncio client in this process keeps 16 keep-alive connections busy for `duration` seconds per
+scenario (generate n=1, generate n=64, impute 1 row) and records every latency. The client
+competes with the server for the same CPU cores. Reported: requests/s, p50/p99 latency, errors,
+the server's peak RSS, and the model's raw forward time measured in this run (so the service
+overhead is p50 minus forward). Then eager PyTorch and ONNX Runtime are timed at batch 1 and 64
+(1 thread, median of repeated calls).
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
+from gankit.bench.common import format_table
 from gankit.config import ModelConfig
 from gankit.modeldir import write_model_dir
 from gankit.nets import architecture_spec, build_generator
+
+CLIENTS = 16
+REFERENCE = [
+    {
+        "setup": "FastAPI + uvicorn[standard], API key + torch MLP + Prometheus, wrk -c32, 2 cores",
+        "requests_per_s": 1557,
+        "source": "shared/research/ecosystem.md §1 (measured on this machine type)",
+    },
+    {
+        "setup": "DCGAN 32x32 generator, 1 thread: eager 1.06-1.15 ms, ORT 0.33-0.37 ms (batch 1)",
+        "ort_speedup_batch1": 3.1,
+        "source": "shared/research/ecosystem.md §2",
+    },
+]
+TARGETS = {"generate_n1_requests_per_s": 1000, "generate_n1_p99_ms": 20, "ort_speedup_batch1": 2.0}
 
 
 def make_generator_dir(
@@ -44,3 +77,286 @@ def make_generator_dir(
     if name:
         spec["name"] = name
     return write_model_dir(directory, net.state_dict(), spec)
+
+
+def make_imputer_dir(directory: Path, quick: bool) -> Path | None:
+    """A GAN imputer fitted briefly on breast_cancer, or None if the tabular package lacks one."""
+    try:
+        from gankit.tabular import GANImputer
+    except ImportError:
+        return None
+    from sklearn.datasets import load_breast_cancer
+
+    x = load_breast_cancer(as_frame=True).data.iloc[:, :8]
+    x = x.mask(np.random.default_rng(0).random(x.shape) < 0.2)
+    imputer = GANImputer(n_steps=50 if quick else 500, random_state=0)
+    imputer.fit(x)
+    imputer.save(directory)
+    return directory
+
+
+# --------------------------------------------------------------------------- server process
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(
+    model_dirs: list[Path], keys: Path, audit: Path, extra: list[str] = ()
+) -> tuple[Any, int]:
+    """Start `gankit serve` in a subprocess; wait until it accepts connections."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "gankit.cli", "serve", *map(str, model_dirs), "--port", str(port)]
+    cmd += ["--api-keys", str(keys), "--audit-log", str(audit), "--log-level", "warning", *extra]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gankit serve exited: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return proc, port
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("gankit serve did not start within 60 s")
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """Peak resident memory (VmHWM) of a process, in MiB (Linux)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
+def stop_server(proc: Any) -> None:
+    """Terminate the server process (and wait for it)."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+# --------------------------------------------------------------------------- load client
+
+
+async def _client(
+    port: int, request: bytes, deadline: float, lat: list[float], bad: list[int]
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while time.perf_counter() < deadline:
+            start = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            await reader.readexactly(length)
+            lat.append(time.perf_counter() - start)
+            if status != 200:
+                bad.append(status)
+    finally:
+        writer.close()
+
+
+def http_request(path: str, body: dict[str, Any], key: str) -> bytes:
+    """One keep-alive HTTP/1.1 POST with a JSON body."""
+    data = json.dumps(body).encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: {key}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
+    )
+    return head.encode() + data
+
+
+def load_test(port: int, request: bytes, seconds: float, clients: int = CLIENTS) -> dict[str, Any]:
+    """`clients` connections sending `request` back to back for `seconds`."""
+    latencies: list[float] = []
+    errors: list[int] = []
+
+    async def main() -> None:
+        deadline = time.perf_counter() + seconds
+        await asyncio.gather(
+            *(_client(port, request, deadline, latencies, errors) for _ in range(clients))
+        )
+
+    start = time.perf_counter()
+    asyncio.run(main())
+    wall = time.perf_counter() - start
+    arr = np.asarray(latencies) * 1000
+    return {
+        "requests": int(arr.size),
+        "seconds": round(wall, 2),
+        "requests_per_s": round(arr.size / wall, 1),
+        "p50_ms": round(float(np.percentile(arr, 50)), 3) if arr.size else None,
+        "p99_ms": round(float(np.percentile(arr, 99)), 3) if arr.size else None,
+        "errors": len(errors),
+        "error_statuses": sorted(set(errors)),
+    }
+
+
+# --------------------------------------------------------------------------- raw model timing
+
+
+def median_ms(fn: Any, seconds: float) -> float:
+    """Median wall time of `fn()` in ms over repeated calls for about `seconds`."""
+    fn()
+    times = []
+    stop = time.perf_counter() + seconds
+    while time.perf_counter() < stop or len(times) < 5:
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return round(float(np.median(times)) * 1000, 4)
+
+
+def runtime_comparison(model_dir: Path, seconds: float) -> list[dict[str, Any]]:
+    """Eager PyTorch vs ONNX Runtime vs ORT int8 decode time at batch 1 and 64, 1 thread."""
+    from gankit.export import ort_session
+    from gankit.generator import load_generator
+
+    generator = load_generator(model_dir)
+    sessions = {"onnxruntime": ort_session(model_dir / "model.onnx")}
+    if (model_dir / "model.int8.onnx").is_file():
+        sessions["onnxruntime int8"] = ort_session(model_dir / "model.int8.onnx")
+    rows = []
+    for batch in (1, 64):
+        z = torch.randn(batch, generator.latent_dim)
+        with torch.inference_mode():
+            eager = median_ms(lambda z=z: generator.module(z), seconds)
+        row = {"batch": batch, "eager_ms": eager}
+        for name, session in sessions.items():
+            key = name.replace("onnxruntime", "ort").replace(" ", "_") + "_ms"
+            row[key] = median_ms(lambda s=session, z=z: s.run(None, {"z": z.numpy()}), seconds)
+        row["ort_speedup"] = round(eager / row["ort_ms"], 2)
+        rows.append(row)
+    return rows
+
+
+# --------------------------------------------------------------------------- the benchmark
+
+
+def _scenarios(imputer: Path | None) -> list[tuple[str, str, dict[str, Any]]]:
+    out = [
+        ("generate n=1", "/v1/generate", {"model": "digits", "n": 1}),
+        ("generate n=64", "/v1/generate", {"model": "digits", "n": 64}),
+    ]
+    if imputer is not None:
+        from gankit.modeldir import read_spec
+        from gankit.serve.models import columns_from_schema
+
+        columns = columns_from_schema(read_spec(imputer).get("schema"), str(imputer))
+        row = {c.name: (None if i % 3 == 0 else (c.low or 0.0)) for i, c in enumerate(columns)}
+        out.append(("impute 1 row", "/v1/impute", {"model": "imputer", "rows": [row]}))
+    return out
+
+
+def run(quick: bool = False, seeds: int | None = None) -> dict[str, Any]:
+    """Run the protocol; `quick` uses 2 s per scenario and the fast legacy ONNX exporter."""
+    from gankit.export import export_model
+
+    torch.set_num_threads(1)
+    duration = 2.0 if quick else 30.0
+    with tempfile.TemporaryDirectory(prefix="gankit-bench-serve-") as tmp:
+        work = Path(tmp)
+        digits = make_generator_dir(work / "digits", name="digits")
+        export_model(digits, quantize=True, exporter="torchscript" if quick else "dynamo")
+        imputer = make_imputer_dir(work / "imputer", quick)
+        served = [digits] + ([imputer] if imputer is not None else [])
+        runtime = runtime_comparison(digits, 0.3 if quick else 3.0)
+        forward = {1: runtime[0]["eager_ms"], 64: runtime[1]["eager_ms"]}
+        scenarios = []
+        configs = [("eager", [])]
+        if not quick:
+            configs += [
+                ("eager + micro-batch 64/2 ms", ["--micro-batch", "64"]),
+                ("onnx", ["--runtime", "onnx"]),
+            ]
+        from gankit.serve.auth import add_key
+
+        key = add_key(work / "keys.json", "bench", "admin")
+        for label, extra in configs:
+            audit = work / f"audit-{len(scenarios)}.jsonl"
+            proc, port = start_server(served, work / "keys.json", audit, extra)
+            try:
+                rows = []
+                for name, path, body in _scenarios(imputer):
+                    if label != "eager" and name != "generate n=1":
+                        continue
+                    result = load_test(port, http_request(path, body, key), duration)
+                    result.update(scenario=name, server=label)
+                    if label != "onnx":
+                        result["forward_ms"] = forward.get(body.get("n", 0))
+                    rows.append(result)
+                rss = peak_rss_mb(proc.pid)
+            finally:
+                stop_server(proc)
+            audit_lines = len(audit.read_text().splitlines())
+            for row in rows:
+                row.update(server_peak_rss_mb=rss, audit_lines_total=audit_lines)
+                if row.get("forward_ms") is not None and row["p50_ms"] is not None:
+                    row["overhead_p50_ms"] = round(row["p50_ms"] - row["forward_ms"], 3)
+            scenarios += rows
+    return _result(scenarios, runtime, duration, imputer is not None)
+
+
+def _result(
+    scenarios: list[dict], runtime: list[dict], duration: float, has_imputer: bool
+) -> dict[str, Any]:
+    headers = [
+        "server",
+        "scenario",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "errors",
+        "forward ms",
+        "overhead ms",
+    ]
+    rows = [
+        [
+            s["server"],
+            s["scenario"],
+            s["requests_per_s"],
+            s["p50_ms"],
+            s["p99_ms"],
+            s["errors"],
+            s.get("forward_ms"),
+            s.get("overhead_p50_ms"),
+        ]
+        for s in scenarios
+    ]
+    rt_headers = ["batch", "eager ms", "ORT ms", "ORT int8 ms", "ORT speed-up"]
+    rt_rows = [
+        [r["batch"], r["eager_ms"], r["ort_ms"], r.get("ort_int8_ms"), r["ort_speedup"]]
+        for r in runtime
+    ]
+    table = format_table(headers, rows) + "\n\n" + format_table(rt_headers, rt_rows)
+    return {
+        "protocol": __doc__.split("\n\n", 1)[1].strip(),
+        "clients": CLIENTS,
+        "duration_s": duration,
+        "cpu_count": os.cpu_count(),
+        "imputer": "gankit.tabular.GANImputer"
+        if has_imputer
+        else "not available (tabular package missing)",
+        "scenarios": scenarios,
+        "runtime": runtime,
+        "targets": TARGETS,
+        "reference": REFERENCE,
+        "table": table,
+    }

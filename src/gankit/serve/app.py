@@ -294,7 +294,7 @@ def _add_routes(app: FastAPI, service: Service) -> None:
     def scope(name: str) -> Any:
         """A route dependency that demands the scope `name`."""
 
-        def dependency(request: Request, key: str | None = Security(key_header)) -> Principal:
+        async def dependency(request: Request, key: str | None = Security(key_header)) -> Principal:
             return service.principal(request, key, name)
 
         return Depends(dependency)
@@ -478,7 +478,7 @@ def _add_tabular_routes(app: FastAPI, service: Service, scope: Callable) -> None
                     + "\n"
                 )
 
-        return StreamingResponse(produce(), media_type="application/x-ndjson")
+        return LineStream(produce())
 
     @app.post(
         "/v1/synthesize",
@@ -498,6 +498,27 @@ def _add_tabular_routes(app: FastAPI, service: Service, scope: Callable) -> None
         return _json(
             {"model": model.name, "rows": model.rows_out(frame), "latency_ms": round(latency, 3)}
         )
+
+
+class LineStream(Response):
+    """A chunked NDJSON response that reads the request body while it answers.
+
+    Starlette's StreamingResponse also listens for a disconnect on `receive`, which competes
+    with the generator for the request body chunks; this one only sends.
+    """
+
+    media_type = "application/x-ndjson"
+
+    def __init__(self, lines: Any):
+        super().__init__(media_type=self.media_type)
+        self.lines = lines
+        del self.headers["content-length"]
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        async for line in self.lines:
+            await send({"type": "http.response.body", "body": line.encode(), "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def check_and_observe(service: Service, model: TabularModel, rows: Sequence[Any]) -> Any:

@@ -248,6 +248,10 @@ class TabularModel(ServedModel):
 
     def impute(self, frame: Any) -> Any:
         """Fill the missing cells of a DataFrame whose columns follow the schema."""
+        schema = self.spec.get("schema")
+        if isinstance(schema, dict) and schema.get("frame") is False:  # fitted on an array
+            numeric = all(c.numeric for c in self.columns)
+            frame = frame.to_numpy(dtype=np.float64 if numeric else object)
         with self._lock:
             filled = self.obj.transform(frame)
         return _as_frame(filled, [c.name for c in self.columns])
