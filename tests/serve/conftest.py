@@ -1,57 +1,18 @@
-"""Fixtures for the service tests: tiny model directories, keys, a fake imputer and synthesizer."""
+"""Fixtures for the service tests: tiny model directories, keys, clients."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-import numpy as np
-import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from serve_helpers import tabular_models
 
 from gankit.bench.serve import make_generator_dir
 from gankit.serve import KeyStore, Limits, ServeOptions, create_app
 from gankit.serve.auth import make_key
 from gankit.serve.models import TabularModel
-
-SCHEMA = {
-    "columns": [
-        {"name": "age", "type": "numeric", "min": 0.0, "max": 100.0},
-        {"name": "income", "type": "numeric", "min": 0.0, "max": 1000.0},
-        {"name": "city", "type": "categorical", "categories": ["a", "b"]},
-    ]
-}
-
-
-class MeanImputer:
-    """Follows the imputer contract (`transform(frame)`); fills with fixed column values."""
-
-    fill: ClassVar[dict[str, Any]] = {"age": 40.0, "income": 500.0, "city": "a"}
-
-    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
-        return frame.fillna(self.fill)
-
-
-class SeededSynth:
-    """Follows the synthesizer contract (`sample(n, seed=...)`)."""
-
-    def sample(self, n: int, seed: int | None = None) -> pd.DataFrame:
-        rng = np.random.default_rng(seed)
-        return pd.DataFrame(
-            {
-                "age": rng.uniform(0, 100, n),
-                "income": rng.uniform(0, 1000, n),
-                "city": rng.choice(["a", "b"], n),
-            }
-        )
-
-
-def tabular_models() -> dict[str, TabularModel]:
-    """An imputer and a synthesizer with the schema above."""
-    imputer = TabularModel("imp", MeanImputer(), {"kind": "imputer", "schema": SCHEMA})
-    synth = TabularModel("synth", SeededSynth(), {"kind": "tabular-synth", "schema": SCHEMA})
-    return {"imp": imputer, "synth": synth}
 
 
 @pytest.fixture(scope="session")

@@ -64,7 +64,7 @@ Z_LIMIT = 100.0
 INLINE_MAX_SAMPLES = 8  # smaller calls run on the event loop; a thread hop costs more than them
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; "
-    "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+    "style-src 'self'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }

@@ -1,0 +1,166 @@
+// The gankit serve page: pick a model, generate a grid, walk the latent space, impute a CSV.
+// Plain JS, no dependencies; the API key stays in this tab's sessionStorage.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+let models = {};
+
+function status(text) { $("status").textContent = text || ""; }
+
+function headers() {
+  return { "Content-Type": "application/json", "X-API-Key": $("key").value.trim() };
+}
+
+async function api(path, body) {
+  const init = body === undefined ? { headers: headers() } : { method: "POST", headers: headers(), body: JSON.stringify(body) };
+  const response = await fetch(path, init);
+  if (!response.ok) {
+    let detail = response.statusText;
+    try { detail = JSON.stringify((await response.json()).detail); } catch (e) { /* not JSON */ }
+    throw new Error(`${response.status}: ${detail}`);
+  }
+  return response;
+}
+
+async function loadModels() {
+  sessionStorage.setItem("gankit-key", $("key").value.trim());
+  const list = (await (await api("/v1/models")).json()).models;
+  models = Object.fromEntries(list.map((m) => [m.name, m]));
+  const select = $("model");
+  select.innerHTML = "";
+  for (const m of list) {
+    const option = document.createElement("option");
+    option.value = m.name;
+    option.textContent = `${m.name} (${m.kind})`;
+    select.appendChild(option);
+  }
+  onModelChange();
+  status(`${list.length} model(s)`);
+}
+
+function current() { return models[$("model").value]; }
+
+function onModelChange() {
+  const m = current();
+  if (!m) return;
+  const isGen = m.kind.endsWith("generator");
+  $("generate-section").hidden = !isGen;
+  $("walk-section").hidden = !(isGen && m.kind === "image-generator");
+  $("impute-section").hidden = m.kind !== "imputer";
+  $("label-box").hidden = !m.num_classes;
+  if (m.kind === "imputer" && !$("csv").value) {
+    const names = m.columns.map((c) => c.name);
+    $("csv").value = names.join(",") + "\n" + names.map((_, i) => (i % 2 ? "" : exampleValue(m.columns[i]))).join(",") + "\n";
+  }
+}
+
+function exampleValue(column) {
+  if (column.type === "numeric") return String(((column.min ?? 0) + (column.max ?? 1)) / 2);
+  return String(column.categories[0] ?? "");
+}
+
+function optionalNumber(id) {
+  const v = $(id).value;
+  return v === "" ? null : Number(v);
+}
+
+async function showPng(response, img) {
+  const blob = await response.blob();
+  if (img.src) URL.revokeObjectURL(img.src);
+  img.src = URL.createObjectURL(blob);
+}
+
+async function generate() {
+  const m = current();
+  const body = { model: m.name, n: Number($("n").value), seed: optionalNumber("seed"), truncation: optionalNumber("truncation") };
+  if (m.num_classes) body.labels = Number($("label").value);
+  if (m.kind === "image-generator") {
+    body.format = "grid";
+    $("scatter").hidden = true;
+    await showPng(await api("/v1/generate", body), $("grid"));
+  } else {
+    body.format = "array";
+    drawScatter((await (await api("/v1/generate", body)).json()).data);
+  }
+  status("");
+}
+
+function drawScatter(points) {
+  const canvas = $("scatter");
+  canvas.hidden = false;
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  const extent = Math.max(1e-6, ...points.map((p) => Math.max(Math.abs(p[0]), Math.abs(p[1]))));
+  ctx.fillStyle = "#1f77b4";
+  for (const [x, y] of points) {
+    ctx.fillRect(canvas.width / 2 + (x / extent) * 150 - 1, canvas.height / 2 - (y / extent) * 150 - 1, 3, 3);
+  }
+}
+
+// Spherical interpolation: Gaussian latents keep their typical norm along the path.
+function slerp(a, b, t) {
+  const dot = a.reduce((s, v, i) => s + v * b[i], 0);
+  const na = Math.hypot(...a), nb = Math.hypot(...b);
+  const omega = Math.acos(Math.min(1, Math.max(-1, dot / (na * nb))));
+  if (omega < 1e-6) return a.map((v, i) => (1 - t) * v + t * b[i]);
+  const s = Math.sin(omega);
+  return a.map((v, i) => (Math.sin((1 - t) * omega) / s) * v + (Math.sin(t * omega) / s) * b[i]);
+}
+
+let ends = null;
+
+async function latentOf(seed) {
+  const body = { model: current().name, n: 1, seed: seed };
+  return (await (await api("/v1/latent", body)).json()).z[0];
+}
+
+async function walk() {
+  ends = [await latentOf(Number($("seed-a").value)), await latentOf(Number($("seed-b").value))];
+  const steps = Number($("steps").value);
+  const z = Array.from({ length: steps }, (_, i) => slerp(ends[0], ends[1], i / (steps - 1)));
+  await showPng(await api("/v1/decode", { model: current().name, z: z, format: "grid" }), $("walk-grid"));
+  await moveTo();
+}
+
+async function moveTo() {
+  if (!ends) return;
+  const z = [slerp(ends[0], ends[1], Number($("t").value))];
+  await showPng(await api("/v1/decode", { model: current().name, z: z, format: "grid" }), $("walk-one"));
+}
+
+function parseCsv(text, columns) {
+  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== "");
+  const names = lines[0].split(",").map((s) => s.trim());
+  const types = Object.fromEntries(columns.map((c) => [c.name, c.type]));
+  return lines.slice(1).map((line) => {
+    const cells = line.split(",");
+    const row = {};
+    names.forEach((name, i) => {
+      const cell = (cells[i] ?? "").trim();
+      row[name] = cell === "" ? null : types[name] === "numeric" ? Number(cell) : cell;
+    });
+    return row;
+  });
+}
+
+async function impute() {
+  const m = current();
+  const rows = parseCsv($("csv").value, m.columns);
+  const out = (await (await api("/v1/impute", { model: m.name, rows: rows })).json()).rows;
+  const names = m.columns.map((c) => c.name);
+  $("imputed").textContent = [names.join(","), ...out.map((r) => names.map((n) => r[n]).join(","))].join("\n");
+  status("");
+}
+
+function guarded(fn) {
+  return () => fn().catch((e) => status(e.message));
+}
+
+$("key").value = sessionStorage.getItem("gankit-key") || "";
+$("refresh").addEventListener("click", guarded(loadModels));
+$("model").addEventListener("change", onModelChange);
+$("generate").addEventListener("click", guarded(generate));
+$("walk").addEventListener("click", guarded(walk));
+$("t").addEventListener("input", guarded(moveTo));
+$("impute").addEventListener("click", guarded(impute));
+if ($("key").value) guarded(loadModels)();
