@@ -25,6 +25,7 @@ class DataConfig:
 
     name: str = (
         "digits"  # digits | mnist | fashion-mnist | cifar10 | folder | ring | grid | swiss-roll
+        # | stacked-digits (3 independent digits as 3 channels: 1,000 modes)
     )
     root: str | None = None  # folder with the files, for mnist/fashion-mnist/cifar10/folder
     download: bool = False  # fetch missing files (checksummed); never done unless asked
@@ -61,6 +62,7 @@ class ModelConfig:
     spectral_norm: bool = False  # on every discriminator layer
     minibatch_std: bool = False  # ProGAN minibatch standard deviation in D
     init: str = "default"  # default | dcgan | orthogonal
+    pack: int = 1  # PacGAN: D judges this many samples concatenated (train.batch_size % pack == 0)
 
 
 @dataclass
@@ -71,6 +73,13 @@ class ObjectiveConfig:
     gradient_penalty: float = 0.0  # WGAN-GP weight λ (10 in Gulrajani et al.)
     r1: float = 0.0  # R1 weight γ (Mescheder et al. 2018)
     weight_clip: float = 0.0  # WGAN weight clipping bound c (0.01 in Arjovsky et al.)
+    unroll_steps: int = 0  # Unrolled GAN (Metz et al. 2017): G loss after k simulated D steps
+    unroll_lr: float = 1e-4  # SGD step size of the simulated D updates
+    unroll_backprop: bool = True  # differentiate through the simulated steps (False: surrogate)
+    augment: str = ""  # DiffAugment policy, comma-separated: color, translation, cutout
+    augment_p: float = 1.0  # probability of augmenting each sample (ADA's p; start value)
+    ada_target: float = 0.0  # ADA: adapt p so E[sign D(real)] stays at this (0 = fixed p; 0.6)
+    ada_speed: float = 100_000.0  # ADA: real images seen for p to move by 1 (ADA: 500k)
 
 
 @dataclass
@@ -123,6 +132,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
         "ring",
         "grid",
         "swiss-roll",
+        "stacked-digits",
     ),
     "data.split": ("train", "test", "all"),
     "model.family": ("dcgan", "mlp", "goodfellow", "resnet"),
@@ -149,6 +159,9 @@ POSITIVE = {
     "data.n_samples",
     "train.d_win_patience",
     "model.maxout_pieces",
+    "model.pack",
+    "objective.unroll_lr",
+    "objective.ada_speed",
 }
 NON_NEGATIVE = {
     "objective.gradient_penalty",
@@ -159,8 +172,15 @@ NON_NEGATIVE = {
     "model.d_dropout",
     "model.depth",
     "train.max_rollbacks",
+    "objective.unroll_steps",
+    "objective.ada_target",
 }
-UNIT_INTERVAL = {"train.ema", "model.d_dropout", "train.rollback_lr_factor"}
+UNIT_INTERVAL = {
+    "train.ema",
+    "model.d_dropout",
+    "train.rollback_lr_factor",
+    "objective.ada_target",
+}
 
 
 def _type_ok(value: Any, hint: Any) -> bool:
@@ -241,11 +261,29 @@ def _check_values(cfg: Config) -> None:
                 raise ConfigError(f"{path} = {value!r} must be in [0, 1)")
     if len(cfg.train.betas) != 2 or not all(0 <= b < 1 for b in cfg.train.betas):
         raise ConfigError(f"train.betas = {cfg.train.betas!r} must be two numbers in [0, 1)")
+    if cfg.train.batch_size % cfg.model.pack:
+        raise ConfigError(
+            f"train.batch_size = {cfg.train.batch_size} must be divisible by "
+            f"model.pack = {cfg.model.pack} (the discriminator judges packs of that many samples)"
+        )
+    if not 0 <= cfg.objective.augment_p <= 1:
+        raise ConfigError(f"objective.augment_p = {cfg.objective.augment_p!r} must be in [0, 1]")
+    _check_augment_policy(cfg.objective.augment)
     if cfg.data.name in ("mnist", "fashion-mnist", "cifar10", "folder") and not cfg.data.root:
         raise ConfigError(
             f"data.root is required for data.name = {cfg.data.name!r}: the folder "
             "holding (or receiving, with data.download=true) the files"
         )
+
+
+def _check_augment_policy(policy: str) -> None:
+    from gankit.augment import POLICIES
+
+    for name in filter(None, (p.strip() for p in policy.split(","))):
+        if name not in POLICIES:
+            raise ConfigError(
+                f"objective.augment: unknown policy {name!r}; choose from {', '.join(POLICIES)}"
+            )
 
 
 def from_dict(values: dict[str, Any]) -> Config:

@@ -155,6 +155,9 @@ class Objective:
         """The D loss on one batch, with statistics for logging and the watchdog."""
         real_v, fake_v = self._view(real), self._view(fake.detach())
         real_scores, fake_scores = d(real_v), d(fake_v)
+        observe = getattr(self.augment, "observe", None)
+        if observe is not None:  # adaptive augmentation (ADA) reads D's verdict on real data
+            observe(real_scores)
         loss = self.loss.d(real_scores, fake_scores)
         for penalty in self.penalties:
             loss = loss + penalty(d, real_v, fake_v)
@@ -190,4 +193,20 @@ def build_objective(cfg) -> Objective:
         penalties.append(R1Penalty(cfg.r1))
     if cfg.weight_clip > 0:
         penalties.append(WeightClip(cfg.weight_clip))
-    return Objective(LOSSES[cfg.loss], penalties)
+    augment = None
+    if getattr(cfg, "augment", ""):
+        from gankit.augment import DiffAugment
+
+        augment = DiffAugment(cfg.augment, cfg.augment_p, cfg.ada_target, cfg.ada_speed)
+    if getattr(cfg, "unroll_steps", 0) > 0:
+        from gankit.unrolled import UnrolledObjective
+
+        return UnrolledObjective(
+            LOSSES[cfg.loss],
+            penalties,
+            augment,
+            steps=cfg.unroll_steps,
+            lr=cfg.unroll_lr,
+            backprop=cfg.unroll_backprop,
+        )
+    return Objective(LOSSES[cfg.loss], penalties, augment)

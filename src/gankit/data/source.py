@@ -13,6 +13,7 @@ from gankit.data.images import (
     load_image_folder,
     load_mnist,
 )
+from gankit.data.stacked import stacked_code
 from gankit.data.toy import GRID_PRESET, RING_PRESET, sample_grid, sample_ring, sample_swiss_roll
 from gankit.errors import DataError
 
@@ -61,6 +62,11 @@ def load_dataset(cfg) -> Dataset:
     elif name == "grid":
         std = cfg.std if cfg.std is not None else GRID_PRESET["std"]
         x = sample_grid(cfg.n_samples, cfg.size, cfg.spacing, std, cfg.seed)
+    elif name == "stacked-digits":
+        from gankit.data.stacked import stacked_digits
+
+        x, triples = stacked_digits(cfg.n_samples, cfg.split, cfg.seed)
+        labels = stacked_code(triples)
     elif name == "swiss-roll":
         x = sample_swiss_roll(cfg.n_samples, seed=cfg.seed)
     else:

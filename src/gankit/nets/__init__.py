@@ -15,6 +15,7 @@ from gankit.errors import ConfigError
 from gankit.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from gankit.nets.layers import apply_spectral_norm, init_weights
 from gankit.nets.mlp import MaxoutDiscriminator, MLPDiscriminator, MLPGenerator
+from gankit.nets.pack import PackedDiscriminator, packed_shape
 from gankit.nets.resnet import ResNetDiscriminator, ResNetGenerator
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "MLPDiscriminator",
     "MLPGenerator",
     "MaxoutDiscriminator",
+    "PackedDiscriminator",
     "ResNetDiscriminator",
     "ResNetGenerator",
     "architecture_spec",
@@ -64,7 +66,13 @@ def build_generator(spec: dict[str, Any]) -> nn.Module:
 
 
 def build_discriminator(spec: dict[str, Any]) -> nn.Module:
-    """The discriminator described by `spec` (spectral norm applied when asked)."""
+    """The discriminator described by `spec` (spectral norm applied; packed when `pack` > 1)."""
+    pack = int(spec.get("pack", 1))
+    if pack > 1:
+        inner = build_discriminator(
+            {**spec, "pack": 1, "data_shape": packed_shape(spec["data_shape"], pack)}
+        )
+        return PackedDiscriminator(inner, pack)
     family, shape = spec["family"], spec["data_shape"]
     hidden = [spec["d_width"]] * spec["depth"]
     if family == "mlp":
