@@ -67,7 +67,7 @@ def _figure_png(fig: Any) -> bytes:
 
 def _real_data(gen: Any, n: int) -> tuple[torch.Tensor | None, str]:
     """Real samples comparable with the generator's, and what they are."""
-    data = {**gen.spec.get("data", {}), **(gen.spec.get("config", {}).get("data") or {})}
+    data = {**(gen.spec.get("config", {}).get("data") or {}), **gen.spec.get("data", {})}
     name = data.get("name")
     if name == "digits":
         from gankit.data import load_digits

@@ -27,9 +27,8 @@ def _train(tmp_path_factory: pytest.TempPathFactory, recipe: str, overrides: lis
     return Path(train(cfg, out).path)
 
 
-@pytest.fixture(scope="module")
-def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A digits run directory written by hand as the contract describes (untrained DCGAN G)."""
+def _hand_run(run: Path, name: str, shape: list[int]) -> Path:
+    """A run directory written by hand as the contract describes (an untrained DCGAN G)."""
     import yaml
 
     from gankit.config import load_config, to_dict
@@ -39,16 +38,15 @@ def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     root = Path(__file__).resolve().parents[2]
     cfg = load_config(root / "configs" / "digits-dcgan.yaml", ["model.g_width=8"])
-    run = tmp_path_factory.mktemp("runs") / "digits"
     torch.manual_seed(0)
-    arch = architecture_spec(to_dict(cfg.model), [1, 8, 8])
+    arch = architecture_spec(to_dict(cfg.model), shape)
     module = build_generator(arch)
     spec = {
         "kind": "image-generator",
         "architecture": arch,
         "latent_dim": 64,
         "num_classes": None,
-        "data": {"name": "digits", "shape": [1, 8, 8], "range": [-1, 1]},
+        "data": {"name": name, "shape": shape, "range": [-1, 1]},
         "step": 20,
         "config": to_dict(cfg),
     }
@@ -60,9 +58,14 @@ def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ]
     (run / "metrics.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
     for step in (10, 20):
-        save_image(torch.rand(16, 1, 8, 8) * 2 - 1, run / "samples" / f"step-{step:08d}.png")
+        save_image(torch.rand(16, *shape) * 2 - 1, run / "samples" / f"step-{step:08d}.png")
     plot_losses(history, run / "loss_curve.png")
     return run
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _hand_run(tmp_path_factory.mktemp("runs") / "digits", "digits", [1, 8, 8])
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +130,31 @@ def test_eval_ring_modes(ring_run: Path) -> None:
     assert 0 <= records["modes"]["value"] <= 8
     assert 0.0 <= records["hq_percent"]["value"] <= 100.0
     assert records["fd"]["extractor"] == "pixels" and records["fd"]["extractor_sha256"] is None
+
+
+def test_eval_stacked_digits(tmp_path: Path) -> None:
+    from gankit.metrics.evaluate import evaluate
+
+    run = _hand_run(tmp_path / "stacked", "stacked-digits", [3, 8, 8])
+    records = evaluate(run, n=300)
+    assert 1 <= records["stacked_modes"]["value"] <= 300
+    assert records["stacked_kl"]["value"] >= 0
+    assert records["stacked_kl"]["extractor"] == "digits-classifier"
+    with pytest.raises(ConfigError, match="no offline extractor"):
+        evaluate(_hand_run(tmp_path / "rgb", "cifar10", [3, 16, 16]), n=20)
+
+
+def test_eval_inception_with_user_weights(tmp_path: Path, random_inception: Path) -> None:
+    from gankit.metrics.evaluate import evaluate
+
+    run = _hand_run(tmp_path / "rgb", "cifar10", [3, 16, 16])
+    real = torch.rand(12, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with pytest.warns(UserWarning):
+        records = evaluate(run, ["fd", "is"], n=10, inception_weights=random_inception, real=real)
+    assert records["fd"]["extractor"] == "inception-v3-fid"
+    assert records["fd"]["preprocessing"].startswith("tf1-bilinear-299")
+    assert (records["fd"]["n_real"], records["fd"]["n_fake"]) == (12, 10)
+    assert records["is"]["value"] >= 1.0
 
 
 def test_report_is_self_contained(digits_run: Path, ring_run: Path) -> None:

@@ -15,7 +15,6 @@ from gankit.data import load_digits
 from gankit.errors import CheckpointError, DataError
 from gankit.metrics.features import DIGITS_WEIGHTS, PixelExtractor, digits_extractor
 from gankit.metrics.inception import (
-    FIDInceptionV3,
     InceptionExtractor,
     download_inception_weights,
     preprocess_tf1,
@@ -65,17 +64,6 @@ def test_preprocess_tf1_range_and_channels() -> None:
     assert torch.allclose(x, torch.full_like(x, 127 / 128))
     with pytest.raises(DataError):
         preprocess_tf1(torch.zeros(2, 2, 8, 8))
-
-
-@pytest.fixture(scope="module")
-def random_inception(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A randomly initialised state dict with the pt_inception layout, saved like the real one."""
-    torch.manual_seed(0)
-    model = FIDInceptionV3()
-    state = {k: v for k, v in model.state_dict().items() if "num_batches_tracked" not in k}
-    path = tmp_path_factory.mktemp("inception") / "pt_inception-random.pth"
-    torch.save(state, path)
-    return path
 
 
 def test_inception_loads_state_dict_and_is_batch_invariant(random_inception: Path) -> None:

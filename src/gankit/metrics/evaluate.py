@@ -236,6 +236,20 @@ def _toy(
     return out + _feature_metrics(real, fake, pix, wanted & {"fd", "pr", "dc"}, seed, None)
 
 
+def _training_images(config: dict[str, Any]) -> torch.Tensor:
+    """The run's training images, loaded as its config says (local files only)."""
+    from gankit.config import from_dict
+    from gankit.data.source import load_dataset
+
+    try:
+        return load_dataset(from_dict(config).data).x
+    except Exception as exc:
+        raise ConfigError(
+            f"could not load the run's training images for Inception metrics ({exc}); "
+            "pass real images to evaluate(..., real=...)"
+        ) from exc
+
+
 def _inception(
     fake: torch.Tensor,
     data: dict[str, Any],
@@ -243,11 +257,12 @@ def _inception(
     seed: int,
     weights: str | os.PathLike,
     real: torch.Tensor | None,
+    config: dict[str, Any],
 ) -> list[MetricRecord]:
     from gankit.metrics.inception import InceptionExtractor
 
     if real is None:
-        raise ConfigError(f"Inception metrics for data {data.get('name')!r} need `real` images")
+        real = _training_images(config)
     ext = InceptionExtractor(weights)
     logits = ext.logits(fake) if "is" in wanted else None
     return _feature_metrics(real, fake, ext, wanted, seed, logits)
@@ -273,21 +288,23 @@ def evaluate(
     wanted = set(metrics or ALL_METRICS)
     gen = _load_generator(run_dir)
     data = gen.spec.get("data", {})
-    data = {**data, **(gen.spec.get("config", {}).get("data") or {}), "shape": data.get("shape")}
+    data = {**(gen.spec.get("config", {}).get("data") or {}), **data}
     shape, name = tuple(data.get("shape") or ()), data.get("name")
     fake = _sample(gen, n, seed)
     if name in ("ring", "grid"):
         records = _toy(fake, data, wanted, seed)
     elif shape == (1, 8, 8) and name == "digits":
         records = _digits(fake, wanted, seed)
-    elif shape == (3, 8, 8):
+    elif name == "stacked-digits" and shape == (3, 8, 8):
         records = _stacked(fake, seed)
     elif inception_weights is not None:
-        records = _inception(fake, data, wanted, seed, inception_weights, real)
+        records = _inception(
+            fake, data, wanted, seed, inception_weights, real, gen.spec.get("config", {})
+        )
     else:
         raise ConfigError(
             f"{run_dir}: data {name!r} with shape {list(shape)} has no offline extractor; "
-            "pass inception_weights (gankit eval --inception-weights PATH) and real images"
+            "pass inception_weights (gankit eval --inception-weights PATH)"
         )
     result = {r.metric: r.to_dict() for r in records}
     if write:
