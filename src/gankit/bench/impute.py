@@ -34,6 +34,7 @@ DATASETS: dict[str, Callable[[], Any]] = {
     "wine": load_wine,
     "iris": load_iris,
 }
+HEAVY = ("gain", "missforest")
 SCENARIOS = {"mcar20": ("mcar", 0.2), "mcar50": ("mcar", 0.5), "mar20": ("mar", 0.2)}
 
 # Measured earlier on this kind of machine (research/tabular.md §B, "My own runs"): 20% MCAR,
@@ -120,9 +121,14 @@ def methods(quick: bool) -> dict[str, Callable[[np.ndarray, int], np.ndarray]]:
 def run(quick: bool = False, seeds: int | None = None) -> dict[str, Any]:
     """Every method on every dataset and scenario; RMSE mean ± s.e. and seconds per run."""
     n_seeds = seeds or (2 if quick else 10)
-    # The 50% and MAR scenarios get at most 3 seeds: the full 10k-iteration GAIN and the random
-    # forests cost ~1 min per run on the shared 2-core machine.
-    secondary_seeds = min(n_seeds, 3)
+    # Seeds per scenario and method: the 10k-iteration GAIN and the random forests cost minutes
+    # per run on the shared 2-core machine (a first attempt needed 10 min for one breast seed),
+    # so they run on the first HEAVY seeds only and the 50%/MAR scenarios on fewer seeds.
+    plan = {
+        "mcar20": (n_seeds, min(n_seeds, 3)),
+        "mcar50": (min(n_seeds, 5), min(n_seeds, 2)),
+        "mar20": (min(n_seeds, 5), min(n_seeds, 2)),
+    }
     datasets = ["iris", "wine"] if quick else list(DATASETS)
     scenarios = ["mcar20"] if quick else list(SCENARIOS)
     impute = methods(quick)
@@ -135,10 +141,13 @@ def run(quick: bool = False, seeds: int | None = None) -> dict[str, Any]:
             for name in datasets:
                 x = DATASETS[name]().data.astype(np.float64)
                 cell = results.setdefault(scenario, {}).setdefault(name, {})
-                for seed in range(n_seeds if scenario == "mcar20" else secondary_seeds):
+                cheap_seeds, heavy_seeds = plan[scenario]
+                for seed in range(cheap_seeds):
                     observed = make_missing(x, mechanism, rate, seed)
                     holed = np.where(observed, x, np.nan)
                     for method, fn in impute.items():
+                        if method in HEAVY and seed >= heavy_seeds:
+                            continue
                         start = time.perf_counter()
                         with warnings.catch_warnings():
                             warnings.simplefilter("ignore")
@@ -155,7 +164,7 @@ def run(quick: bool = False, seeds: int | None = None) -> dict[str, Any]:
         "protocol": {
             "datasets": datasets,
             "scenarios": {s: SCENARIOS[s] for s in scenarios},
-            "seeds": {"mcar20": n_seeds, "others": secondary_seeds},
+            "seeds": {s: {"most": plan[s][0], "gain_missforest": plan[s][1]} for s in scenarios},
             "measure": "RMSE on removed entries, complete-table min-max scale",
             "mar": "30% of columns always observed; others missing by a logistic model of them",
             "gain": "reference hyper-parameters (batch 128, hint 0.9, alpha 100, 10k iterations)"
@@ -182,6 +191,7 @@ def _summarise(results: dict[str, Any]) -> dict[str, Any]:
                 mean, se = mean_se(entry["rmse"])
                 secs = float(np.mean(entry["seconds"]))
                 out.setdefault(scenario, {}).setdefault(name, {})[method] = {
+                    "n": len(entry["rmse"]),
                     "rmse_mean": mean,
                     "rmse_se": se,
                     "seconds_mean": secs,
@@ -199,7 +209,7 @@ def _table(summary: dict[str, Any]) -> str:
             method_names = [m for m in per_method if m != "best"]
             cells = [
                 f"{per_method[m]['rmse_mean']:.4f} ± {per_method[m]['rmse_se']:.4f}"
-                + (" *" if m == per_method["best"] else "")
+                f" (n={per_method[m]['n']})" + (" *" if m == per_method["best"] else "")
                 for m in method_names
             ]
             secs = f"{per_method['gankit']['seconds_mean']:.1f}"
