@@ -13,6 +13,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "gankit.commands",
     "gankit.serve.commands",
     "gankit.metrics.commands",
+    "gankit.tabular.commands",
 )
 
 

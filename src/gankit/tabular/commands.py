@@ -1,0 +1,84 @@
+"""`gankit impute` and `gankit synth {fit,sample}`: parse arguments, call one library function."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from gankit.errors import ConfigError
+
+
+def register(subparsers) -> None:
+    """Add the tabular subcommands to the `gankit` parser."""
+    add_impute_parser(subparsers)
+    synth = subparsers.add_parser("synth", help="fit a tabular GAN or sample a saved one")
+    actions = synth.add_subparsers(dest="synth_command", metavar="ACTION", required=True)
+    p = actions.add_parser("fit", help="fit a TabularGAN on a CSV and save the model directory")
+    p.add_argument("data", help="CSV table (complete: no missing values)")
+    p.add_argument("--discrete", default="", help="comma-separated discrete columns")
+    p.add_argument("--out", required=True, help="model directory to write")
+    p.add_argument("--steps", type=int, default=1000, help="optimisation steps (default 1000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler=cmd_synth_fit)
+    p = actions.add_parser("sample", help="draw rows from a saved TabularGAN")
+    p.add_argument("model", help="model directory written by `gankit synth fit`")
+    p.add_argument("--n", type=int, default=1000)
+    p.add_argument("--out", required=True, help="CSV to write")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--condition", metavar="COLUMN=VALUE", help="fix one discrete column, e.g. target=1"
+    )
+    p.set_defaults(handler=cmd_synth_sample)
+
+
+def add_impute_parser(subparsers) -> argparse.ArgumentParser:
+    """The `gankit impute` parser, returned so other modules can add options (e.g. --stream)."""
+    p = subparsers.add_parser("impute", help="fill missing values of a CSV with a GANImputer")
+    p.add_argument("--in", dest="inp", required=True, help="CSV whose empty cells are filled")
+    p.add_argument("--out", required=True, help="CSV to write")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--fit", help="CSV to fit the imputer on (default: the --in table)")
+    src.add_argument("--model", help="saved imputer directory (no fitting)")
+    p.add_argument("--save", help="write the fitted imputer to this directory")
+    p.add_argument("--sample-posterior", action="store_true", help="one random completion")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler=cmd_impute)
+    return p
+
+
+def cmd_impute(args: argparse.Namespace) -> int:
+    from gankit.tabular.files import impute_file
+
+    report = impute_file(
+        args.inp,
+        args.out,
+        fit=args.fit,
+        model=args.model,
+        save=args.save,
+        sample_posterior=args.sample_posterior,
+        seed=args.seed,
+    )
+    print(json.dumps(report))
+    return 0
+
+
+def cmd_synth_fit(args: argparse.Namespace) -> int:
+    from gankit.tabular.files import synth_fit_file
+
+    discrete = [c.strip() for c in args.discrete.split(",") if c.strip()]
+    print(json.dumps(synth_fit_file(args.data, args.out, discrete, args.steps, args.seed)))
+    return 0
+
+
+def cmd_synth_sample(args: argparse.Namespace) -> int:
+    from gankit.tabular.files import synth_sample_file
+
+    conditions = None
+    if args.condition:
+        if "=" not in args.condition:
+            raise ConfigError(f"--condition expects COLUMN=VALUE, got {args.condition!r}")
+        column, value = args.condition.split("=", 1)
+        conditions = {column: value}
+    report = synth_sample_file(args.model, args.out, args.n, args.seed, conditions)
+    print(json.dumps(report))
+    return 0
