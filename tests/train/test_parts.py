@@ -30,3 +30,31 @@ def test_ema_tracks_average():
 def test_tensorboard_events_written(tmp_path, toy_config):
     run = train(toy_config("train.tensorboard=true"), tmp_path / "tb")
     assert list((run.path / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_gradient_clipping_bounds_the_update(tmp_path, toy_config):
+    from gankit.train import Trainer
+
+    trainer = Trainer(toy_config("train.grad_clip=1e-3", "train.optimizer=sgd"), tmp_path / "gc")
+    before = [p.detach().clone() for p in trainer.discriminator.parameters()]
+    trainer.train_step()
+    moved = torch.cat(
+        [
+            (p.detach() - b).flatten()
+            for p, b in zip(trainer.discriminator.parameters(), before, strict=True)
+        ]
+    )
+    # SGD moves by lr·g with ‖g‖ ≤ 1e-3 after clipping
+    assert moved.norm() <= trainer.cfg.train.lr_d * 1e-3 * 1.0001
+
+
+def test_load_generator_refuses_other_kinds(tmp_path):
+    import pytest
+
+    import gankit
+    from gankit.errors import CheckpointError
+    from gankit.modeldir import write_model_dir
+
+    write_model_dir(tmp_path, {"w": torch.ones(1)}, {"kind": "imputer"})
+    with pytest.raises(CheckpointError, match="not a generator"):
+        gankit.load_generator(tmp_path)
