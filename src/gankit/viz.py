@@ -66,6 +66,18 @@ def read_history(metrics_path: str | os.PathLike) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def _save_figure(fig, path: str | os.PathLike) -> Path:
+    """Write a matplotlib figure as PNG (atomically) and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+    return Path(path)
+
+
 def plot_losses(history: list[dict], path: str | os.PathLike) -> Path:
     """Discriminator and generator losses against the step, as a PNG."""
     import matplotlib
@@ -81,12 +93,7 @@ def plot_losses(history: list[dict], path: str | os.PathLike) -> Path:
     ax.set_ylabel("loss")
     ax.legend()
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
-    return Path(path)
+    return _save_figure(fig, path)
 
 
 def plot_points(
@@ -111,9 +118,4 @@ def plot_points(
     ax.set_aspect("equal")
     ax.set_title(title)
     ax.legend(loc="upper right", fontsize=7)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
-    return Path(path)
+    return _save_figure(fig, path)
