@@ -154,7 +154,7 @@ class Residual(nn.Module):
 
 
 class Generator(nn.Module):
-    """z and condition vector -> raw encoded row (activations applied by `activate`)."""
+    """z and condition vector -> raw encoded row (activations applied by `Activation`)."""
 
     def __init__(self, z_dim: int, cond_dim: int, hidden: tuple[int, ...], width: int) -> None:
         super().__init__()
@@ -188,17 +188,38 @@ class PacCritic(nn.Module):
         return self.net(x.reshape(-1, x.shape[1] * self.pac))
 
 
-def activate(raw: torch.Tensor, spans: list[Span], tau: float = 0.2, hard: bool = False):
-    """tanh on alpha spans, Gumbel-softmax on one-hot spans."""
-    parts, pos = [], 0
-    for span in spans:
-        block = raw[:, pos : pos + span.width]
-        if span.activation == "tanh":
-            parts.append(torch.tanh(block))
-        else:
-            parts.append(F.gumbel_softmax(block, tau=tau, hard=hard))
-        pos += span.width
-    return torch.cat(parts, dim=1)
+class Activation:
+    """tanh on alpha entries and Gumbel-softmax on every one-hot span, in three batched ops.
+
+    The spans are gathered into a padded (batch, spans, widest) tensor (padding = -inf), so a
+    table with dozens of columns costs one softmax instead of one per column.
+    """
+
+    def __init__(self, spans: list[Span]) -> None:
+        tanh_idx, soft_rows, pos = [], [], 0
+        for span in spans:
+            if span.activation == "tanh":
+                tanh_idx.append(pos)
+            else:
+                soft_rows.append(list(range(pos, pos + span.width)))
+            pos += span.width
+        widest = max((len(r) for r in soft_rows), default=1)
+        self.tanh_idx = torch.tensor(tanh_idx, dtype=torch.long)
+        self.gather = torch.tensor(
+            [r + [r[0]] * (widest - len(r)) for r in soft_rows] or [[0]], dtype=torch.long
+        )
+        self.valid = torch.tensor([[i < len(r) for i in range(widest)] for r in soft_rows])
+        self.soft_idx = torch.tensor([i for r in soft_rows for i in r], dtype=torch.long)
+
+    def __call__(self, raw: torch.Tensor, tau: float = 0.2, gumbel: bool = True) -> torch.Tensor:
+        out = raw.new_zeros(raw.shape)
+        if len(self.tanh_idx):
+            out = out.index_copy(1, self.tanh_idx, torch.tanh(raw[:, self.tanh_idx]))
+        if len(self.soft_idx):
+            logits = raw[:, self.gather].masked_fill(~self.valid, -torch.inf)
+            soft = F.gumbel_softmax(logits, tau=tau, dim=-1) if gumbel else logits
+            out = out.index_copy(1, self.soft_idx, soft[:, self.valid])
+        return out
 
 
 def gradient_penalty(critic: PacCritic, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -331,7 +352,9 @@ class TabularGAN:
             self._train_frame = df
             train = self.encoder_.encode(df, rng)
             self.sampler_ = CondSampler(train, self.encoder_.discrete_spans)
+            train_start = time.perf_counter()
             self._train(train, rng)
+            self.train_seconds_ = time.perf_counter() - train_start
         self.fit_seconds_ = time.perf_counter() - start
         self._train_reference = self._distance_space(df)
         self.privacy_ = self.privacy_report(df, holdout)
@@ -350,7 +373,7 @@ class TabularGAN:
         return max(self.pac, size // self.pac * self.pac)
 
     def _train(self, train: np.ndarray, rng: np.random.Generator) -> None:
-        spans, cond_dim = self.encoder_.spans, self.sampler_.cond_dim
+        spans, cond_dim = Activation(self.encoder_.spans), self.sampler_.cond_dim
         self.generator_ = Generator(self.z_dim, cond_dim, self.hidden, self.encoder_.width)
         critic = PacCritic(self.encoder_.width + cond_dim, self.hidden, self.pac)
         betas = (0.5, 0.9)
@@ -365,7 +388,7 @@ class TabularGAN:
         for step in range(1, self.n_steps + 1):
             for _ in range(self.critic_steps):
                 cond, cols, rows = self._conditions(batch, rng)
-                fake = activate(self.generator_(torch.randn(batch, self.z_dim), cond), spans)
+                fake = spans(self.generator_(torch.randn(batch, self.z_dim), cond))
                 perm = rng.permutation(batch)  # real rows shuffled against the conditions
                 real = torch.cat([data[rows[perm]], cond[perm]], 1)
                 fake_in = torch.cat([fake, cond], 1)
@@ -376,7 +399,7 @@ class TabularGAN:
                 opt_d.step()
             cond, cols, _ = self._conditions(batch, rng)
             raw = self.generator_(torch.randn(batch, self.z_dim), cond)
-            fake = activate(raw, spans)
+            fake = spans(raw)
             loss_g = -critic(torch.cat([fake, cond], 1)).mean() + self._cond_loss(raw, cond, cols)
             opt_g.zero_grad()
             loss_g.backward()

@@ -1,0 +1,207 @@
+"""`gankit bench synth`: TabularGAN against the `ctgan` package, same steps and same wall time.
+
+Protocol: scikit-learn's breast_cancer and wine as DataFrames with `target` as a string
+discrete column; per seed a 70/30 stratified split; each synthesizer is fitted on the 70%
+and samples as many rows. Utility = train-on-synthetic, test-on-real (TSTR) accuracy and macro
+F1 of logistic regression (standardised) and a random forest on the real 30%, next to the
+same classifiers trained on the real 70% (TRTR). Fidelity = column shapes (1 - KS for numbers,
+1 - total variation for categories) and pair-correlation similarity (1 - |rho_r - rho_s| / 2),
+both against the training table. Privacy = median distance to the closest training record
+(synthetic -> train and holdout -> train, numbers min-max scaled, categories one-hot).
+ctgan (BUSL-1.1, optional, not a gankit dependency) is run with the same number of optimisation
+steps (its epochs are single steps on these tables: n < batch size 500) and with as many
+steps as fit in gankit's wall time; its rows are skipped with a message when it is absent.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.datasets import load_breast_cancer, load_wine
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from gankit.bench.common import format_table, mean_se
+from gankit.tabular.synthesizer import TabularGAN, column_shape_score, correlation_score
+
+DATASETS = {"breast": load_breast_cancer, "wine": load_wine}
+REFERENCES = {
+    "source": "shared/research/tabular.md, section D, 'My CTGAN runs' (one seed, 70/30 split)",
+    "ctgan_1000_steps_batch_500": {
+        "breast": {"rf_acc": 0.90, "lr_acc": 0.87, "quality": 0.72},
+        "wine": {"rf_acc": 0.96, "lr_acc": 0.98, "quality": 0.81},
+    },
+    "trtr": {"breast": {"rf_acc": 0.953, "lr_acc": 0.959}, "wine": {"rf_acc": 1.0, "lr_acc": 1.0}},
+}
+
+
+def load_table(name: str) -> pd.DataFrame:
+    """The dataset as a DataFrame whose `target` holds the class names (a discrete column)."""
+    bunch = DATASETS[name](as_frame=True)
+    frame = bunch.frame.copy()
+    frame["target"] = frame["target"].map(dict(enumerate(bunch.target_names))).astype(str)
+    return frame
+
+
+def utility(train: pd.DataFrame, test: pd.DataFrame, seed: int) -> dict[str, float]:
+    """Accuracy and macro F1 of two classifiers trained on `train`, tested on `test`."""
+    out = {}
+    x_train, y_train = train.drop(columns="target").to_numpy(float), train["target"]
+    x_test, y_test = test.drop(columns="target").to_numpy(float), test["target"]
+    models = {
+        "lr": make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)),
+        "rf": RandomForestClassifier(n_estimators=100, random_state=seed, n_jobs=1),
+    }
+    for key, model in models.items():
+        if y_train.nunique() < 2:  # a collapsed synthesizer: predict its single class
+            pred = np.full(len(y_test), y_train.iloc[0])
+        else:
+            pred = model.fit(x_train, y_train).predict(x_test)
+        out[f"{key}_acc"] = float(accuracy_score(y_test, pred))
+        out[f"{key}_f1"] = float(f1_score(y_test, pred, average="macro"))
+    return out
+
+
+def scores(
+    model: TabularGAN, synth: pd.DataFrame, train: pd.DataFrame, test: pd.DataFrame, seed: int
+) -> dict[str, float]:
+    """Utility, fidelity and distance-to-closest-record of one synthetic table."""
+    result = utility(synth, test, seed)
+    result["shape"] = column_shape_score(train, synth, model.schema_)
+    result["pairs"] = correlation_score(train, synth, model.schema_)
+    result["dcr_synth"] = float(np.median(model._nearest(model._distance_space(synth))))
+    result["dcr_holdout"] = float(np.median(model._nearest(model._distance_space(test))))
+    result["exact_copies"] = int((model._nearest(model._distance_space(synth)) <= 1e-9).sum())
+    return result
+
+
+def _ctgan():
+    try:
+        from ctgan import CTGAN
+    except ImportError:
+        return None
+    return CTGAN
+
+
+def fit_ctgan(ctgan_cls, train: pd.DataFrame, steps: int, seed: int):
+    """ctgan with its defaults (batch 500, pac 10); epochs = steps since n < 500."""
+    model = ctgan_cls(epochs=steps, batch_size=500, verbose=False)
+    model.set_random_state(seed)
+    start = time.perf_counter()
+    model.fit(train, discrete_columns=["target"])
+    return model, time.perf_counter() - start
+
+
+def run(quick: bool = False, seeds: int | None = None) -> dict[str, Any]:
+    """Every synthesizer on every dataset and seed; means ± s.e. of each score."""
+    n_seeds = seeds or (1 if quick else 5)
+    steps = 30 if quick else 1000
+    datasets = ["wine"] if quick else list(DATASETS)
+    ctgan_cls = None if quick else _ctgan()
+    notes = []
+    if ctgan_cls is None:
+        notes.append(
+            "ctgan rows skipped: "
+            + (
+                "quick mode"
+                if quick
+                else "the `ctgan` package is absent (pip install ctgan; see docs/tabular.md)"
+            )
+        )
+    threads = torch.get_num_threads()
+    runs: dict[str, dict[str, list[dict[str, float]]]] = {}
+    try:
+        for name in datasets:
+            table = load_table(name)
+            per = runs.setdefault(name, {})
+            for seed in range(n_seeds):
+                train, test = train_test_split(
+                    table, test_size=0.3, random_state=seed, stratify=table["target"]
+                )
+                per.setdefault("real (TRTR)", []).append(utility(train, test, seed))
+                _run_seed(per, train, test, seed, steps, ctgan_cls)
+                print(f"synth {name} seed {seed} done", file=sys.stderr, flush=True)
+    finally:
+        torch.set_num_threads(threads)
+    summary = {
+        name: {
+            method: {k: mean_se([r[k] for r in rows]) for k in rows[0]}
+            for method, rows in per.items()
+        }
+        for name, per in runs.items()
+    }
+    return {
+        "protocol": {
+            "datasets": datasets,
+            "seeds": n_seeds,
+            "steps": steps,
+            "split": "70/30 stratified",
+            "classifiers": "StandardScaler+LogisticRegression; RandomForest(100)",
+            "fidelity": "against the training table",
+            "notes": notes,
+        },
+        "runs": runs,
+        "summary": summary,
+        "references": REFERENCES,
+        "table": _table(summary),
+    }
+
+
+def _run_seed(per, train, test, seed, steps, ctgan_cls) -> None:
+    start = time.perf_counter()
+    model = TabularGAN(n_steps=steps, random_state=seed).fit(train, ["target"], holdout=test)
+    seconds = time.perf_counter() - start
+    synth = model.sample(len(train), seed=seed)
+    row = scores(model, synth, train, test, seed)
+    row.update(seconds=seconds, ms_per_step=1000 * model.train_seconds_ / steps, steps=steps)
+    per.setdefault("gankit", []).append(row)
+    if ctgan_cls is None:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ct, ct_seconds = fit_ctgan(ctgan_cls, train, steps, seed)
+        row = scores(model, ct.sample(len(train)), train, test, seed)
+        row.update(
+            seconds=ct_seconds,
+            ms_per_step=1000 * _ctgan_train_seconds(ctgan_cls, train, ct_seconds) / steps,
+            steps=steps,
+        )
+        per.setdefault("ctgan (same steps)", []).append(row)
+        equal = max(1, round(steps * seconds / ct_seconds))
+        ct, t_equal = fit_ctgan(ctgan_cls, train, equal, seed)
+        row = scores(model, ct.sample(len(train)), train, test, seed)
+        row.update(seconds=t_equal, steps=equal)
+        per.setdefault("ctgan (same wall time)", []).append(row)
+
+
+def _ctgan_train_seconds(ctgan_cls, train: pd.DataFrame, total: float) -> float:
+    """ctgan's fit time minus its preprocessing (the data transformer fit + transform)."""
+    from ctgan.data_transformer import DataTransformer
+
+    start = time.perf_counter()
+    transformer = DataTransformer()
+    transformer.fit(train, ["target"])
+    transformer.transform(train)
+    return max(total - (time.perf_counter() - start), 1e-9)
+
+
+def _table(summary: dict[str, Any]) -> str:
+    keys = ["lr_acc", "rf_acc", "lr_f1", "rf_f1", "shape", "pairs", "dcr_synth", "dcr_holdout"]
+    rows = []
+    for name, per in summary.items():
+        for method, vals in per.items():
+            cells = [f"{vals[k][0]:.3f} ± {vals[k][1]:.3f}" if k in vals else "" for k in keys]
+            secs = f"{vals['seconds'][0]:.1f}" if "seconds" in vals else ""
+            step = f"{vals['ms_per_step'][0]:.1f}" if "ms_per_step" in vals else ""
+            rows.append([name, method, *cells, secs, step])
+    return format_table(["dataset", "method", *keys, "fit s", "ms/step"], rows)
