@@ -283,9 +283,35 @@ def create_app(
     )
     app.state.service = service
     _add_routes(app, service)
+    _publish_model_names(app, service)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=options.limits.max_body_bytes)
     app.add_middleware(ObserverMiddleware, metrics=service.metrics, audit=service.audit)
     return app
+
+
+REQUEST_KINDS = {
+    "GenerateRequest": GENERATOR_KINDS,
+    "LatentRequest": GENERATOR_KINDS,
+    "DecodeRequest": GENERATOR_KINDS,
+    "ImputeRequest": ("imputer",),
+    "SynthesizeRequest": ("tabular-synth",),
+}
+
+
+def _publish_model_names(app: FastAPI, service: Service) -> None:
+    """List the served model names (as an enum per request kind) in the OpenAPI schema."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = FastAPI.openapi(app)
+            components = schema.get("components", {}).get("schemas", {})
+            for request, kinds in REQUEST_KINDS.items():
+                names = [m.name for m in service.models.values() if m.kind in kinds]
+                if names and request in components:
+                    components[request]["properties"]["model"]["enum"] = names
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _add_routes(app: FastAPI, service: Service) -> None:

@@ -20,12 +20,15 @@ class _Strict(BaseModel):
 
 
 class GenerateRequest(_Strict):
-    """Draw `n` samples. `labels` (one class or one per sample) only for conditional models."""
+    """Draw `n` samples. `labels` (one class or one per sample) only for conditional models.
+
+    `truncation` t redraws latent values beyond ±t (t >= 0.1 keeps the redraw loop short).
+    """
 
     model: str = Field(min_length=1, max_length=200)
     n: int = Field(1, ge=1)
     seed: int | None = Field(None, ge=0, le=SEED_MAX)
-    truncation: float | None = Field(None, gt=0, le=10)
+    truncation: float | None = Field(None, ge=0.1, le=10)
     labels: int | list[int] | None = None
     format: Literal["array", "png", "grid"] = "array"
 
@@ -36,7 +39,7 @@ class LatentRequest(_Strict):
     model: str = Field(min_length=1, max_length=200)
     n: int = Field(1, ge=1)
     seed: int | None = Field(None, ge=0, le=SEED_MAX)
-    truncation: float | None = Field(None, gt=0, le=10)
+    truncation: float | None = Field(None, ge=0.1, le=10)
 
 
 class DecodeRequest(_Strict):
