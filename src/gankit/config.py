@@ -62,6 +62,7 @@ class ModelConfig:
     spectral_norm: bool = False  # on every discriminator layer
     minibatch_std: bool = False  # ProGAN minibatch standard deviation in D
     init: str = "default"  # default | dcgan | orthogonal
+    latent_categories: int = 0  # K > 0: z[:, :K] becomes a uniform one-hot code (disconnected)
     pack: int = 1  # PacGAN: D judges this many samples concatenated (train.batch_size % pack == 0)
 
 
@@ -174,6 +175,7 @@ NON_NEGATIVE = {
     "train.max_rollbacks",
     "objective.unroll_steps",
     "objective.ada_target",
+    "model.latent_categories",
 }
 UNIT_INTERVAL = {
     "train.ema",

@@ -173,3 +173,22 @@ def test_stacked_digits_are_three_independent_digits() -> None:
 
     ds = load_dataset(cfg.data)
     assert ds.shape == [3, 8, 8] and ds.labels is not None
+
+
+def test_categorical_latent_feeds_a_uniform_one_hot_code() -> None:
+    from gankit.nets import CategoricalLatent, build_generator
+
+    spec = architecture_spec(_spec(family="mlp", latent_dim=6, latent_categories=4, g_width=8), [2])
+    g = build_generator(spec)
+    assert isinstance(g, CategoricalLatent)
+    seen = []
+    g.inner.register_forward_pre_hook(lambda _m, args: seen.append(args[0]))
+    z = torch.randn(4000, 6)
+    assert g(z).shape == (4000, 2)
+    code = seen[0][:, :4]
+    assert torch.equal(code.sum(1), torch.ones(4000))
+    assert torch.equal(seen[0][:, 4:], z[:, 4:])
+    share = code.mean(0)  # argmax of iid Gaussians is uniform: 0.25 ± 0.007 each
+    assert torch.all((share - 0.25).abs() < 0.03)
+    with pytest.raises(ConfigError, match="latent_categories"):
+        build_generator({**spec, "latent_categories": 7})

@@ -20,6 +20,11 @@ BENCHMARKS: dict[str, str] = {
     "throughput": "gankit.bench.throughput",
     "metrics": "gankit.bench.metrics",
     "impute": "gankit.bench.impute",
+    "synth": "gankit.bench.synth",
+    "ring": "gankit.bench.ring",
+    "grid": "gankit.bench.grid",
+    "stacked-digits": "gankit.bench.stacked_digits",
+    "digits": "gankit.bench.digits",
 }
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from torch import nn
 
 from gankit.errors import ConfigError
+from gankit.nets.categorical import CategoricalLatent
 from gankit.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from gankit.nets.layers import apply_spectral_norm, init_weights
 from gankit.nets.mlp import MaxoutDiscriminator, MLPDiscriminator, MLPGenerator
@@ -19,6 +20,7 @@ from gankit.nets.pack import PackedDiscriminator, packed_shape
 from gankit.nets.resnet import ResNetDiscriminator, ResNetGenerator
 
 __all__ = [
+    "CategoricalLatent",
     "DCGANDiscriminator",
     "DCGANGenerator",
     "MLPDiscriminator",
@@ -62,7 +64,8 @@ def build_generator(spec: dict[str, Any]) -> nn.Module:
     else:
         raise ConfigError(f"unknown model.family {family!r}")
     init_weights(net, spec["init"])
-    return net
+    categories = int(spec.get("latent_categories", 0))
+    return CategoricalLatent(net, categories, z) if categories else net
 
 
 def build_discriminator(spec: dict[str, Any]) -> nn.Module:

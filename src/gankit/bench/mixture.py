@@ -1,0 +1,189 @@
+"""Shared machinery of the `ring` and `grid` benchmarks (VEEGAN protocol, research notes §1).
+
+Each row is a recipe: a YAML file in `configs/` plus overrides. For every seed the recipe is
+trained with `Trainer`, then 2,500 samples of the final generator (its EMA when the recipe has
+one) from a fixed noise set are scored by `gankit.metrics.mixture_modes`: a sample is high
+quality within 3σ of its nearest mean, a mode counts with ≥ 1 HQ sample, reverse KL is
+KL(HQ histogram ‖ uniform). Means ± standard errors over seeds. A "real samples" row scores 2,500
+draws from the mixture itself: the ceiling (≈ 98.9 % HQ), and a check of the scoring.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gankit.bench.common import format_table, mean_se
+from gankit.config import load_config
+from gankit.data.toy import sample_mixture
+from gankit.metrics import mixture_modes
+
+CONFIGS = Path(__file__).resolve().parents[3] / "configs"
+N_SAMPLES = 2500
+SCORE_SEED = 2333  # the fixed noise set, as in PacGAN's MetricLogger
+VEEGAN_SOURCE = "VEEGAN Table 1 (akashgit/VEEGAN tab.png); GDPP rows: Elfeki et al. Table 1"
+
+
+@dataclass
+class Recipe:
+    """One measured row: a config file, overrides, and what it is."""
+
+    name: str
+    config: str
+    overrides: list[str] = field(default_factory=list)
+    note: str = ""
+
+
+QUICK_OVERRIDES = [
+    "train.steps=150",
+    "train.batch_size=64",
+    "model.latent_dim=16",
+    "model.g_width=32",
+    "model.d_width=32",
+    "data.n_samples=4096",
+]
+
+
+def sample_generator(trainer: Any, n: int = N_SAMPLES, seed: int = SCORE_SEED) -> torch.Tensor:
+    """n samples of the trained (EMA) generator from a fixed noise set."""
+    net = trainer.ema.shadow if trainer.ema is not None else trainer.generator
+    z = torch.randn(n, trainer.cfg.model.latent_dim, generator=torch.Generator().manual_seed(seed))
+    net.eval()
+    with torch.no_grad():
+        out = net(z.to(trainer.device)).float().cpu()
+    return out.reshape(n, -1)
+
+
+def train_recipe(recipe: Recipe, seed: int, extra: list[str]) -> tuple[torch.Tensor, float]:
+    """Train one seed of a recipe in a temporary run directory; (samples, seconds)."""
+    from gankit.train.trainer import Trainer
+
+    overrides = [*recipe.overrides, *extra, f"train.seed={seed}", f"data.seed={seed}"]
+    cfg = load_config(CONFIGS / recipe.config, overrides)
+    quiet = [
+        "train.progress=false",
+        f"train.checkpoint_every={cfg.train.steps}",
+        f"train.sample_every={cfg.train.steps}",
+        f"train.log_every={max(1, cfg.train.steps // 10)}",
+    ]
+    cfg = load_config(CONFIGS / recipe.config, overrides + quiet)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="gankit-bench-") as tmp:
+        trainer = Trainer(cfg, tmp)
+        trainer.fit()
+        samples = sample_generator(trainer)
+    return samples, time.perf_counter() - start
+
+
+def summarise(scores: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean ± s.e. of modes, % HQ and reverse KL over seeds, plus the per-seed values."""
+    out: dict[str, Any] = {"per_seed": scores}
+    for key in ("modes", "hq_percent", "reverse_kl"):
+        mean, se = mean_se([s[key] for s in scores])
+        out[key] = {"mean": mean, "se": se}
+    return out
+
+
+def _cell(summary: dict[str, Any]) -> str:
+    m, h, k = summary["modes"], summary["hq_percent"], summary["reverse_kl"]
+    return (
+        f"{m['mean']:.1f}±{m['se']:.1f} / {h['mean']:.1f}±{h['se']:.1f} / "
+        f"{k['mean']:.2f}±{k['se']:.2f}"
+    )
+
+
+def run_mixture(
+    name: str,
+    means: torch.Tensor,
+    std: float,
+    recipes: list[Recipe],
+    published: list[dict[str, Any]],
+    quick: bool,
+    seeds: int | None,
+    plot_dir: Path | None = None,
+    steps: int | None = None,
+) -> dict[str, Any]:
+    """Train and score every recipe over seeds; the result dict of a mixture benchmark.
+
+    `steps` overrides every recipe's iteration budget (for runs that cannot afford the
+    protocol's; the result records it).
+    """
+    n_seeds = seeds or (1 if quick else 5)
+    extra = QUICK_OVERRIDES if quick else []
+    if steps is not None:
+        extra = [*extra, f"train.steps={steps}"]
+    real = sample_mixture(means, N_SAMPLES, std, seed=SCORE_SEED)
+    rows: dict[str, Any] = {"real samples": summarise([_score(real, means, std)])}
+    rows["real samples"]["note"] = "2,500 draws from the mixture: the ceiling"
+    timings: dict[str, float] = {}
+    for recipe in recipes:
+        scores, seconds = [], 0.0
+        for seed in range(n_seeds):
+            samples, took = train_recipe(recipe, seed, extra)
+            scores.append(_score(samples, means, std))
+            seconds += took
+            if plot_dir is not None and seed == 0:
+                _plot(samples, means, real, plot_dir / f"{name}-{_slug(recipe.name)}.png", recipe)
+        rows[recipe.name] = {
+            **summarise(scores),
+            "config": f"configs/{recipe.config}",
+            "overrides": recipe.overrides,
+            "note": recipe.note,
+        }
+        timings[recipe.name] = seconds
+    table = _table(name, rows, published)
+    return {
+        "protocol": {
+            "samples": N_SAMPLES,
+            "score_noise_seed": SCORE_SEED,
+            "hq_threshold_std": 3.0,
+            "std": std,
+            "modes": int(means.shape[0]),
+            "seeds": n_seeds,
+            "overrides": extra,
+        },
+        "measured": rows,
+        "published": published,
+        "published_source": VEEGAN_SOURCE,
+        "train_seconds": timings,
+        "table": table,
+    }
+
+
+def _score(samples: torch.Tensor, means: torch.Tensor, std: float) -> dict[str, Any]:
+    m = mixture_modes(samples, means, std)
+    return {k: m[k] for k in ("modes", "hq_percent", "reverse_kl", "hq_counts")}
+
+
+def _table(name: str, rows: dict[str, Any], published: list[dict[str, Any]]) -> str:
+    lines = [
+        [p["method"], "published", f"{p['modes']} / {p['hq_percent']}", "–"] for p in published
+    ]
+    for row_name, row in rows.items():
+        seeds = len(row["per_seed"])
+        lines.append([f"gankit: {row_name}", f"measured, {seeds} seed(s)", _cell(row), ""])
+    for line in lines[len(published) :]:
+        line[2], line[3] = line[2].rsplit(" / ", 1)[0], line[2].rsplit(" / ", 1)[1]
+    return format_table(["method", "source", f"{name}: modes / % HQ", "reverse KL"], lines)
+
+
+def _plot_dir(quick: bool, plot_dir: str | None) -> Path | None:
+    """Where scatter plots go: `plot_dir`, else ./bench-plots for full runs, none for quick."""
+    if plot_dir:
+        return Path(plot_dir)
+    return None if quick else Path.cwd() / "bench-plots"
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
+
+
+def _plot(samples, means, real, path: Path, recipe: Recipe) -> None:
+    from gankit.viz import plot_points
+
+    plot_points(samples, path, real=real, means=means, title=f"{recipe.name} (seed 0)")

@@ -1,0 +1,79 @@
+"""The quality benchmarks' quick modes run, and their scoring is right on known inputs."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from gankit.bench import BENCHMARKS
+from gankit.bench.mixture import N_SAMPLES, summarise
+from gankit.data.stacked import stacked_digits
+from gankit.data.toy import grid_means, sample_mixture
+
+
+def test_quality_benchmarks_are_registered() -> None:
+    for name in ("ring", "grid", "stacked-digits", "digits"):
+        assert name in BENCHMARKS
+
+
+def test_ring_quick_runs_and_scores_real_samples_at_the_ceiling(tmp_path) -> None:
+    from gankit.bench import ring
+
+    result = ring.run(quick=True, seeds=1, plot_dir=str(tmp_path))
+    real = result["measured"]["real samples"]
+    assert real["modes"]["mean"] == 8
+    # P(chi2_2 < 9) = 98.89 %; 2,500 draws: s.e. ≈ 0.2 %
+    assert abs(real["hq_percent"]["mean"] - 98.89) < 1.0
+    assert real["reverse_kl"]["mean"] < 0.01
+    assert result["protocol"]["samples"] == N_SAMPLES == 2500
+    for name in ("plain GAN (VEEGAN protocol)", "best recipe"):
+        row = result["measured"][name]
+        assert 0 <= row["modes"]["mean"] <= 8
+        assert sum(row["per_seed"][0]["hq_counts"]) == round(row["hq_percent"]["mean"] * 25)
+    assert "GDPP-GAN" in result["table"] and "8.0 / 71.7" in result["table"]
+    assert len(list(tmp_path.glob("ring-*.png"))) == 2
+
+
+def test_grid_scoring_of_a_collapsed_and_a_perfect_sampler() -> None:
+    from gankit.bench.mixture import _score
+
+    means = grid_means()
+    perfect = _score(sample_mixture(means, 2500, 0.05, seed=1), means, 0.05)
+    assert perfect["modes"] == 25
+    collapsed = _score(means[3].repeat(2500, 1), means, 0.05)
+    assert collapsed["modes"] == 1 and collapsed["hq_percent"] == 100.0
+    assert collapsed["reverse_kl"] == pytest.approx(math.log(25))
+    far = _score(torch.full((2500, 2), 1.0), means, 0.05)  # between modes: nothing counts
+    assert far["modes"] == 0 and far["hq_percent"] == 0.0
+    summary = summarise([perfect, collapsed])
+    assert summary["modes"]["mean"] == 13 and summary["modes"]["se"] == pytest.approx(12)
+
+
+def test_stacked_digits_quick_and_noise_floor() -> None:
+    from gankit.bench import stacked_digits as bench
+
+    floor = bench.noise_floor(26_000)
+    assert floor["modes"] >= 995 and floor["kl"] < 0.04  # research notes: 1,000 / 0.020
+    one = bench.score(stacked_digits(1, split="test")[0].repeat(2600, 1, 1, 1))
+    assert one["modes"] == 1 and one["kl"] == pytest.approx(math.log(1000))
+    result = bench.run(quick=True, seeds=1)
+    assert set(result["measured"]) == {"real stacks (noise floor)", "plain DCGAN", "best recipe"}
+    for row in result["measured"].values():
+        assert 1 <= row["modes"]["mean"] <= 1000 and row["kl"]["mean"] >= 0
+
+
+def test_digits_quick_and_floor_memorisation() -> None:
+    from gankit.bench import digits as bench
+    from gankit.data import load_digits
+
+    real, _ = load_digits("train")
+    held, _ = load_digits("test")
+    copies = bench.score(real[:360], real, held)
+    assert copies["copy_fraction"] == 1.0 and copies["exact_copies"] == 360
+    result = bench.run(quick=True, seeds=1)
+    floor = result["measured"]["held-out real (floor)"]
+    assert floor["copy_fraction"]["mean"] == pytest.approx(0.01, abs=0.005)
+    assert floor["distance_ratio"]["mean"] == 1.0
+    assert "best recipe" in result["measured"] and "digits-FD" in result["table"]
