@@ -113,3 +113,17 @@ def test_http_stream_endpoint(imputer_dir, keys):
         "/v1/impute/stream?model=bc", content=body, headers={"X-API-Key": keys[1]["generate"]}
     )
     assert denied.status_code == 403
+
+
+def test_cli_impute_stream(imputer_dir):
+    import subprocess
+    import sys
+
+    feed = "\n".join(json.dumps(row) for row in ROWS) + "\n"
+    cmd = [sys.executable, "-m", "gankit.cli", "impute", "--model", str(imputer_dir), "--stream"]
+    done = subprocess.run(cmd, input=feed, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    _filled_ok(ROWS, [json.loads(line) for line in done.stdout.splitlines()])
+    assert json.loads(done.stderr.strip().splitlines()[-1])["stream"]["records"] == 2
+    missing = subprocess.run([*cmd[:4], "--stream"], capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "--stream needs --model" in missing.stderr

@@ -18,7 +18,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from gankit.errors import CheckpointError
+from gankit.errors import CheckpointError, ConfigError
 from gankit.serve.metrics import ServeMetrics
 from gankit.serve.models import LoadOptions, TabularModel, load_models
 
@@ -129,3 +129,12 @@ def load_imputer(directory: str | Path) -> TabularModel:
     if not isinstance(model, TabularModel) or model.kind != "imputer":
         raise CheckpointError(f"{directory}: kind is {model.kind!r}, expected 'imputer'")
     return model
+
+
+def stream_command(model_dir: str | None) -> int:
+    """`gankit impute --model DIR --stream`: stdin -> stdout, latency summary on stderr."""
+    if not model_dir:
+        raise ConfigError("--stream needs --model DIR (a saved imputer)")
+    summary = stream_impute(model_dir)
+    print(json.dumps({"stream": summary}), file=sys.stderr)
+    return 0

@@ -34,8 +34,13 @@ def register(subparsers) -> None:
 def add_impute_parser(subparsers) -> argparse.ArgumentParser:
     """The `gankit impute` parser, returned so other modules can add options (e.g. --stream)."""
     p = subparsers.add_parser("impute", help="fill missing values of a CSV with a GANImputer")
-    p.add_argument("--in", dest="inp", required=True, help="CSV whose empty cells are filled")
-    p.add_argument("--out", required=True, help="CSV to write")
+    p.add_argument("--in", dest="inp", help="CSV whose empty cells are filled (unless --stream)")
+    p.add_argument("--out", help="CSV to write (unless --stream)")
+    p.add_argument(
+        "--stream",
+        action="store_true",
+        help="with --model: read JSON lines on stdin, write each filled line on stdout at once",
+    )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--fit", help="CSV to fit the imputer on (default: the --in table)")
     src.add_argument("--model", help="saved imputer directory (no fitting)")
@@ -47,6 +52,12 @@ def add_impute_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def cmd_impute(args: argparse.Namespace) -> int:
+    if args.stream:
+        from gankit.serve.stream import stream_command
+
+        return stream_command(args.model)
+    if not args.inp or not args.out:
+        raise ConfigError("gankit impute needs --in and --out (or --model DIR --stream)")
     from gankit.tabular.files import impute_file
 
     report = impute_file(
