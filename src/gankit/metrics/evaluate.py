@@ -94,45 +94,45 @@ def _feature_metrics(
             )
         )
     if "kid" in wanted:
-        r = kernel_inception_distance(real=fr, fake=ff, seed=seed)
+        k = kernel_inception_distance(real=fr, fake=ff, seed=seed)
         out.append(
             _record(
                 "kid",
-                r.mean,
+                k.mean,
                 ext,
                 nr,
                 nf,
                 seed,
-                f"unbiased MMD², (xᵀy/d+1)³, {r.subsets} subsets of {r.subset_size}",
-                std=r.std,
-                subsets=r.subsets,
-                subset_size=r.subset_size,
+                f"unbiased MMD², (xᵀy/d+1)³, {k.subsets} subsets of {k.subset_size}",
+                std=k.std,
+                subsets=k.subsets,
+                subset_size=k.subset_size,
             )
         )
     if "is" in wanted and logits is not None:
-        r = inception_score(logits)
+        score = inception_score(logits)
         out.append(
             _record(
                 "is",
-                r.mean,
+                score.mean,
                 ext,
                 0,
                 len(logits),
                 seed,
                 "exp E KL(p(y|x)‖p(y)), 10 consecutive splits, std ddof=0",
-                std=r.std,
-                splits=r.splits,
+                std=score.std,
+                splits=score.splits,
             )
         )
     m = min(nr, nf)  # P/R and D/C depend on set sizes: compare equal-sized sets
     if "pr" in wanted:
-        r = precision_recall(real=fr, fake=ff[:m], k=3)
-        out.append(_record("precision", r["precision"], ext, nr, m, seed, "k-NN balls, k=3, <="))
-        out.append(_record("recall", r["recall"], ext, nr, m, seed, "k-NN balls, k=3, <="))
+        pr = precision_recall(real=fr, fake=ff[:m], k=3)
+        out.append(_record("precision", pr["precision"], ext, nr, m, seed, "k-NN balls, k=3, <="))
+        out.append(_record("recall", pr["recall"], ext, nr, m, seed, "k-NN balls, k=3, <="))
     if "dc" in wanted:
-        r = density_coverage(real=fr, fake=ff[:m], k=5)
-        out.append(_record("density", r["density"], ext, nr, m, seed, "real k-NN balls, k=5, <"))
-        out.append(_record("coverage", r["coverage"], ext, nr, m, seed, "real k-NN balls, k=5, <"))
+        dc = density_coverage(real=fr, fake=ff[:m], k=5)
+        out.append(_record("density", dc["density"], ext, nr, m, seed, "real k-NN balls, k=5, <"))
+        out.append(_record("coverage", dc["coverage"], ext, nr, m, seed, "real k-NN balls, k=5, <"))
     return out
 
 
@@ -148,35 +148,35 @@ def _digits(fake: torch.Tensor, wanted: set[str], seed: int) -> list[MetricRecor
     pix = PixelExtractor()
     if "parzen" in wanted:
         unit = [(t.reshape(len(t), -1).double() + 1) / 2 for t in (fake, real, held)]
-        r = parzen_window(samples=unit[0], valid=unit[1], test=unit[2])
+        pz = parzen_window(samples=unit[0], valid=unit[1], test=unit[2])
         rec = _record(
             "parzen",
-            r.mean,
+            pz.mean,
             pix,
             len(held),
             len(fake),
             seed,
             "Goodfellow et al. 2014: σ from logspace(-1,0,10) on the train split, "
             "mean ± s.e. log-likelihood (nats) of the test split",
-            se=r.se,
-            sigma=r.sigma,
-            validation={f"{k:.4f}": v for k, v in r.validation.items()},
+            se=pz.se,
+            sigma=pz.sigma,
+            validation={f"{k:.4f}": v for k, v in pz.validation.items()},
         )
         rec.preprocessing = "pixels mapped to [0, 1], flattened (64-d)"
         out.append(rec)
     if "memorization" in wanted:
-        r = memorization(train=real, fake=fake, heldout=held)
+        mem = memorization(train=real, fake=fake, heldout=held)
         out.append(
             _record(
                 "memorization",
-                r["copy_fraction"],
+                mem["copy_fraction"],
                 pix,
                 len(real),
                 len(fake),
                 seed,
                 "share of fakes nearer the train split than the closest 1% of the "
                 "held-out split (pixels)",
-                **r,
+                **mem,
             )
         )
     return out
@@ -209,7 +209,7 @@ def _toy(
     from gankit.data import grid_means, ring_means, sample_mixture
     from gankit.metrics.features import PixelExtractor
 
-    name = data.get("name")
+    name = str(data.get("name"))
     if name == "ring":
         means = ring_means(int(data.get("modes", 8)), float(data.get("radius", 1.0)))
     else:
@@ -255,7 +255,7 @@ def _inception(
     data: dict[str, Any],
     wanted: set[str],
     seed: int,
-    weights: str | os.PathLike,
+    weights: str | Path,
     real: torch.Tensor | None,
     config: dict[str, Any],
 ) -> list[MetricRecord]:
@@ -274,7 +274,7 @@ def evaluate(
     n: int = 10000,
     seed: int = 0,
     *,
-    inception_weights: str | os.PathLike | None = None,
+    inception_weights: str | Path | None = None,
     real: torch.Tensor | None = None,
     write: bool = True,
 ) -> dict[str, dict[str, Any]]:
