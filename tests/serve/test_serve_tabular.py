@@ -127,3 +127,29 @@ def test_cli_impute_stream(imputer_dir):
     assert json.loads(done.stderr.strip().splitlines()[-1])["stream"]["records"] == 2
     missing = subprocess.run([*cmd[:4], "--stream"], capture_output=True, text=True, timeout=120)
     assert missing.returncode == 2 and "--stream needs --model" in missing.stderr
+
+
+def test_tabular_gan_directory_is_served(keys, tmp_path):
+    import pandas as pd
+
+    from gankit.tabular import TabularGAN
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=200), "group": rng.choice(["a", "b"], 200)})
+    TabularGAN(n_steps=5, batch_size=50, hidden=(16,), z_dim=8, random_state=0).fit(
+        frame, discrete_columns=["group"]
+    ).save(tmp_path / "tg")
+    c = TestClient(create_app([tmp_path / "tg"], options=ServeOptions(keys=keys[0])))
+    h = {"X-API-Key": keys[1]["synthesize"]}
+    first = c.post("/v1/synthesize", json={"model": "tg", "n": 5, "seed": 3}, headers=h).json()
+    again = c.post("/v1/synthesize", json={"model": "tg", "n": 5, "seed": 3}, headers=h).json()
+    assert first["rows"] == again["rows"] and len(first["rows"]) == 5
+    assert all(set(r) == {"x", "group"} and r["group"] in ("a", "b") for r in first["rows"])
+    fixed = c.post(
+        "/v1/synthesize",
+        json={"model": "tg", "n": 6, "seed": 1, "conditions": {"group": "b"}},
+        headers=h,
+    ).json()
+    assert [r["group"] for r in fixed["rows"]] == ["b"] * 6
+    bad = c.post("/v1/synthesize", json={"model": "tg", "conditions": {"x": 1.0}}, headers=h)
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "conditions", "x"]

@@ -517,9 +517,11 @@ def _add_tabular_routes(app: FastAPI, service: Service, scope: Callable) -> None
         model = service.model(request, req.model, ("tabular-synth",))
         assert isinstance(model, TabularModel)
         service.check_n(request, req.n, "n", service.limits.max_rows)
+        if req.conditions and (errors := model.check_conditions(req.conditions)):
+            raise RequestValidationError(errors)
         service.metrics.observe_batch(model.name, req.n)
         start = time.perf_counter()
-        frame = await service.run(model.sample, req.n, req.seed)
+        frame = await service.run(model.sample, req.n, req.seed, req.conditions)
         latency = (time.perf_counter() - start) * 1000
         return _json(
             {"model": model.name, "rows": model.rows_out(frame), "latency_ms": round(latency, 3)}

@@ -256,11 +256,32 @@ class TabularModel(ServedModel):
             filled = self.obj.transform(frame)
         return _as_frame(filled, [c.name for c in self.columns])
 
-    def sample(self, n: int, seed: int | None) -> Any:
+    def check_conditions(self, conditions: dict[str, Any]) -> list[dict[str, Any]]:
+        """Errors for conditions that are not a known category of a categorical column."""
+        columns = {c.name: c for c in self.columns}
+        errors = []
+        for key, value in conditions.items():
+            column = columns.get(key)
+            loc = ("body", "conditions", key)
+            if column is None or column.numeric:
+                categorical = [c.name for c in self.columns if not c.numeric]
+                errors.append(
+                    _error(loc, f"not a categorical column; expected one of {categorical}")
+                )
+            elif value not in column.categories:
+                errors.append(
+                    _error(loc, f"unknown category {value!r}; expected {column.categories[:20]}")
+                )
+        return errors
+
+    def sample(self, n: int, seed: int | None, conditions: dict[str, Any] | None = None) -> Any:
         """`n` synthetic rows, reproducible for a seed."""
         with self._lock:
             try:
-                rows = self.obj.sample(n, seed=seed)
+                if conditions:
+                    rows = self.obj.sample(n, conditions=conditions, seed=seed)
+                else:
+                    rows = self.obj.sample(n, seed=seed)
             except TypeError:  # a sampler without a seed argument: seed torch's global RNG
                 if seed is not None:
                     torch.manual_seed(seed)

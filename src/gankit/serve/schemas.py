@@ -59,11 +59,12 @@ class ImputeRequest(_Strict):
 
 
 class SynthesizeRequest(_Strict):
-    """Draw `n` synthetic rows."""
+    """Draw `n` synthetic rows; `conditions` fixes categorical columns (column -> category)."""
 
     model: str = Field(min_length=1, max_length=200)
     n: int = Field(1, ge=1)
     seed: int | None = Field(None, ge=0, le=SEED_MAX)
+    conditions: dict[str, Scalar] | None = None
 
 
 class SamplesResponse(BaseModel):
