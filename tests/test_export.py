@@ -63,6 +63,8 @@ def test_server_runs_onnx_and_refuses_a_modified_onnx_file(exported, tmp_path):
     assert not served and "model.onnx: SHA-256 does not match" in refused[str(bad)]
     served, refused = load_models([bad], LoadOptions(runtime="onnx-int8"))
     assert served[bad.name].runtime == "onnx-int8"
+    assert load_models([out])[0][out.name].runtime == "onnx"  # auto: the recorded export
+    assert not load_models([bad])[0]  # auto refuses a modified export rather than fall back
 
 
 def test_prune_zeroes_the_smallest_weights(tmp_path):

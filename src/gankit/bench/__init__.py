@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, str] = {
     "grid": "gankit.bench.grid",
     "stacked-digits": "gankit.bench.stacked_digits",
     "digits": "gankit.bench.digits",
+    "serve": "gankit.bench.serve",
 }
 
 

@@ -79,8 +79,13 @@ def make_generator_dir(
     return write_model_dir(directory, net.state_dict(), spec)
 
 
+QUICK_IMPUTER = {"n_steps": 50, "ridge": 1e-3}
+FULL_IMPUTER = {"n_steps": 500}
+
+
 def make_imputer_dir(directory: Path, quick: bool) -> Path | None:
-    """A GAN imputer fitted briefly on breast_cancer, or None if the tabular package lacks one."""
+    """A GAN imputer fitted on 8 breast_cancer columns with 20% of cells removed (or None if the
+    tabular package has no GANImputer). Quick mode fixes the ridge and trains 50 steps."""
     try:
         from gankit.tabular import GANImputer
     except ImportError:
@@ -89,7 +94,7 @@ def make_imputer_dir(directory: Path, quick: bool) -> Path | None:
 
     x = load_breast_cancer(as_frame=True).data.iloc[:, :8]
     x = x.mask(np.random.default_rng(0).random(x.shape) < 0.2)
-    imputer = GANImputer(n_steps=50 if quick else 500, random_state=0)
+    imputer = GANImputer(**(QUICK_IMPUTER if quick else FULL_IMPUTER), random_state=0)
     imputer.fit(x)
     imputer.save(directory)
     return directory
@@ -265,12 +270,50 @@ def _scenarios(imputer: Path | None) -> list[tuple[str, str, dict[str, Any]]]:
     return out
 
 
+QUICK_SECONDS = 2.0
+FULL_SECONDS = 30.0
+
+
+def _servers(quick: bool) -> list[tuple[str, list[str], tuple[str, ...], str]]:
+    """(label, `gankit serve` flags, scenarios, forward-time key) per server configuration."""
+    out = [
+        (
+            "torch",
+            ["--runtime", "torch"],
+            ("generate n=1", "generate n=64", "impute 1 row"),
+            "eager_ms",
+        ),
+        (
+            "onnxruntime",
+            ["--runtime", "onnx"],
+            ("generate n=1",) if quick else ("generate n=1", "generate n=64"),
+            "ort_ms",
+        ),
+    ]
+    if not quick:
+        batching = ["--runtime", "torch", "--micro-batch", "64", "--batch-wait-ms", "2"]
+        out.append(("torch + micro-batch 64/2 ms", batching, ("generate n=1",), "eager_ms"))
+    return out
+
+
+def imputer_forward_ms(imputer: Path, seconds: float) -> float:
+    """Median time of the imputer itself on one row (the same row the load test sends)."""
+    from gankit.serve.stream import load_imputer
+
+    model = load_imputer(imputer)
+    row = _scenarios(imputer)[-1][2]["rows"]
+    frame = model.check_rows(row).frame
+    return median_ms(lambda: model.impute(frame), seconds)
+
+
 def run(quick: bool = False, seeds: int | None = None) -> dict[str, Any]:
     """Run the protocol; `quick` uses 2 s per scenario and the fast legacy ONNX exporter."""
     from gankit.export import export_model
+    from gankit.serve.auth import add_key
 
     torch.set_num_threads(1)
-    duration = 2.0 if quick else 30.0
+    duration = QUICK_SECONDS if quick else FULL_SECONDS
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="gankit-bench-serve-") as tmp:
         work = Path(tmp)
         digits = make_generator_dir(work / "digits", name="digits")
@@ -278,29 +321,22 @@ def run(quick: bool = False, seeds: int | None = None) -> dict[str, Any]:
         imputer = make_imputer_dir(work / "imputer", quick)
         served = [digits] + ([imputer] if imputer is not None else [])
         runtime = runtime_comparison(digits, 0.3 if quick else 3.0)
-        forward = {1: runtime[0]["eager_ms"], 64: runtime[1]["eager_ms"]}
-        scenarios = []
-        configs = [("eager", [])]
-        if not quick:
-            configs += [
-                ("eager + micro-batch 64/2 ms", ["--micro-batch", "64"]),
-                ("onnx", ["--runtime", "onnx"]),
-            ]
-        from gankit.serve.auth import add_key
-
+        forward = {key: {r["batch"]: r[key] for r in runtime} for key in ("eager_ms", "ort_ms")}
+        impute_ms = imputer_forward_ms(imputer, 0.3 if quick else 3.0) if imputer else None
         key = add_key(work / "keys.json", "bench", "admin")
-        for label, extra in configs:
+        scenarios: list[dict[str, Any]] = []
+        for label, flags, wanted, forward_key in _servers(quick):
             audit = work / f"audit-{len(scenarios)}.jsonl"
-            proc, port = start_server(served, work / "keys.json", audit, extra)
+            proc, port = start_server(served, work / "keys.json", audit, flags)
             try:
                 rows = []
                 for name, path, body in _scenarios(imputer):
-                    if label != "eager" and name != "generate n=1":
+                    if name not in wanted:
                         continue
                     result = load_test(port, http_request(path, body, key), duration)
-                    result.update(scenario=name, server=label)
-                    if label != "onnx":
-                        result["forward_ms"] = forward.get(body.get("n", 0))
+                    n = body.get("n")
+                    fwd = forward[forward_key].get(n) if n else impute_ms
+                    result.update(scenario=name, server=label, forward_ms=fwd)
                     rows.append(result)
                 rss = peak_rss_mb(proc.pid)
             finally:
@@ -308,10 +344,12 @@ def run(quick: bool = False, seeds: int | None = None) -> dict[str, Any]:
             audit_lines = len(audit.read_text().splitlines())
             for row in rows:
                 row.update(server_peak_rss_mb=rss, audit_lines_total=audit_lines)
-                if row.get("forward_ms") is not None and row["p50_ms"] is not None:
+                if row["forward_ms"] is not None and row["p50_ms"] is not None:
                     row["overhead_p50_ms"] = round(row["p50_ms"] - row["forward_ms"], 3)
             scenarios += rows
-    return _result(scenarios, runtime, duration, imputer is not None)
+    result = _result(scenarios, runtime, duration, imputer is not None)
+    result["load_average_before_after"] = [round(load_before[0], 2), round(os.getloadavg()[0], 2)]
+    return result
 
 
 def _result(
@@ -326,6 +364,7 @@ def _result(
         "errors",
         "forward ms",
         "overhead ms",
+        "RSS MB",
     ]
     rows = [
         [
@@ -337,6 +376,7 @@ def _result(
             s["errors"],
             s.get("forward_ms"),
             s.get("overhead_p50_ms"),
+            s.get("server_peak_rss_mb"),
         ]
         for s in scenarios
     ]

@@ -78,7 +78,7 @@ class ServeOptions:
     insecure_no_auth: bool = False
     limits: Limits = field(default_factory=Limits)
     audit_log: str | Path | None = None
-    runtime: str = "torch"
+    runtime: str = "auto"
     threads: int = 1
     batching: BatchConfig | None = None
     host: str = "127.0.0.1"

@@ -27,7 +27,12 @@ def _register_serve(subparsers: Any) -> None:
     p.add_argument("--rate", type=float, default=0.0, help="requests/s per key (0: unlimited)")
     p.add_argument("--burst", type=int, default=100, help="burst size of the per-key rate limit")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds of model work per request")
-    p.add_argument("--runtime", choices=("torch", "onnx", "onnx-int8"), default="torch")
+    p.add_argument(
+        "--runtime",
+        choices=("auto", "torch", "onnx", "onnx-int8"),
+        default="auto",
+        help="generators: auto = ONNX Runtime when `gankit export` recorded a model.onnx",
+    )
     p.add_argument("--threads", type=int, default=1, help="intra-op threads for the models")
     p.add_argument(
         "--micro-batch", type=int, default=0, help="max batch of micro-batching (0: off)"

@@ -338,9 +338,9 @@ def _as_frame(data: Any, names: list[str]) -> Any:
 
 @dataclass
 class LoadOptions:
-    """How to load: eager torch or ONNX Runtime for generators, and ORT threads."""
+    """How to load generators: "torch", "onnx", "onnx-int8" or "auto" (ONNX if exported)."""
 
-    runtime: str = "torch"
+    runtime: str = "auto"
     threads: int = 1
 
 
@@ -348,10 +348,13 @@ def _load_generator(directory: Path, spec: dict[str, Any], options: LoadOptions)
     import gankit
 
     model = GeneratorModel(_name(directory, spec), gankit.load_generator(directory), directory)
-    if options.runtime in ("onnx", "onnx-int8"):
-        key = "onnx" if options.runtime == "onnx" else "onnx_int8"
+    runtime = options.runtime
+    if runtime == "auto":  # ONNX Runtime when an export is recorded (verified like the weights)
+        runtime = "onnx" if "onnx" in spec else "torch"
+    if runtime in ("onnx", "onnx-int8"):
+        key = "onnx" if runtime == "onnx" else "onnx_int8"
         model.use_onnx(verified_onnx(directory, spec, key), options.threads)
-        model.runtime = options.runtime
+        model.runtime = runtime
     return model
 
 
