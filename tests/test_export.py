@@ -86,3 +86,27 @@ def test_prune_zeroes_the_smallest_weights(tmp_path):
         parity(load_generator(tmp_path / "pruned").module, tmp_path / "pruned" / "model.onnx", 8)
         <= 1e-4
     )
+
+
+def test_compression_report_measures_every_variant(tmp_path):
+    import warnings
+
+    from gankit.export import compression_report
+
+    src = make_generator_dir(tmp_path / "src", width=8, latent_dim=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 64 samples < 128 feature dimensions: FD is biased
+        report = compression_report(
+            src, tmp_path / "work", prune_amounts=(0.5,), n=64, seconds=0.02, exporter="torchscript"
+        )
+    names = [v["variant"] for v in report["variants"]]
+    assert names == ["fp32 ONNX", "int8 ONNX (dynamic)", "pruned 50% (L1, global)"]
+    fp32, int8, pruned = report["variants"]
+    assert fp32["max_abs_vs_fp32"] <= 1e-4 and int8["bytes"] < fp32["bytes"]
+    assert (
+        pruned["sparsity"] == pytest.approx(0.5, abs=0.01)
+        and pruned["gzip_bytes"] < pruned["bytes"]
+    )
+    assert fp32["quality"]["metric"].startswith("digits-FD")
+    assert fp32["quality"]["value"] == pytest.approx(report["fp32_quality"]["value"], rel=1e-3)
+    assert report["n_real"] == 1797 and all(v["ort_ms_batch1"] > 0 for v in report["variants"])

@@ -102,13 +102,34 @@ def _register_export(subparsers: Any) -> None:
         metavar="AMOUNT",
         help="magnitude-prune this share of weights before export (0-1)",
     )
+    p.add_argument(
+        "--report",
+        metavar="FILE",
+        help="instead: measure size/speed/quality of fp32, int8 and pruned variants into FILE",
+    )
     p.set_defaults(handler=_export)
 
 
 def _export(args: argparse.Namespace) -> int:
+    if args.report:
+        return _export_report(args)
     from gankit.export import export_model
 
     report = export_model(args.model_dir, args.out, quantize=args.quantize, prune=args.prune)
     for key, value in report.items():
         print(f"{key}: {value}")
+    return 0
+
+
+def _export_report(args: argparse.Namespace) -> int:
+    import json
+    import tempfile
+
+    from gankit.export import compression_report
+    from gankit.modeldir import atomic_write_json
+
+    with tempfile.TemporaryDirectory(prefix="gankit-export-") as work:
+        report = compression_report(args.model_dir, work)
+    atomic_write_json(args.report, report)
+    print(json.dumps(report, indent=1))
     return 0
