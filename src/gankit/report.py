@@ -128,9 +128,29 @@ def _nearest_png(gen: Any, fake: torch.Tensor, real: torch.Tensor) -> bytes:
     return _grid_png(torch.cat([shown, real[idx]]), nrow=len(shown))
 
 
+ORDER = (
+    "fd",
+    "kid",
+    "is",
+    "precision",
+    "recall",
+    "density",
+    "coverage",
+    "parzen",
+    "memorization",
+    "modes",
+    "hq_percent",
+    "reverse_kl",
+    "stacked_modes",
+    "stacked_kl",
+)
+
+
 def _metric_table(records: dict[str, Any]) -> str:
     rows = []
-    for name, r in records.items():
+    names = sorted(records, key=lambda k: (ORDER.index(k) if k in ORDER else len(ORDER), k))
+    for name in names:
+        r = records[name]
         value = "n/a" if r.get("value") is None else f"{r['value']:.6g}"
         spread = r.get("details", {}).get("std", r.get("details", {}).get("se"))
         if spread is not None:
