@@ -174,6 +174,16 @@ class Objective:
         """The G loss on generated samples (`real` serves objectives that need it)."""
         return self.loss.g(d(self._view(fake)))
 
+    def state_dict(self) -> dict[str, float]:
+        """State that must survive a resume (e.g. ADA's adaptive probability)."""
+        stateful = getattr(self.augment, "state_dict", None)
+        return dict(stateful()) if stateful is not None else {}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        """Restore what `state_dict` returned."""
+        if state and self.augment is not None and hasattr(self.augment, "load_state_dict"):
+            self.augment.load_state_dict(state)
+
     def after_discriminator_step(self, d: nn.Module) -> None:
         """Constraints applied after D's optimizer step (e.g. weight clipping)."""
         for penalty in self.penalties:

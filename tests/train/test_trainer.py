@@ -162,3 +162,13 @@ def test_corrupted_state_is_checkpoint_error(tmp_path, toy_config):
     (run.path / "state.pt").write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match=r"state\.pt"):
         resume(run.path)
+
+
+def test_adaptive_augmentation_state_survives_resume(tmp_path, digits_config):
+    settings = ("objective.augment=color,translation", "objective.ada_target=0.1")
+    full = train(digits_config("train.steps=6", *settings), tmp_path / "full")
+    part = train(digits_config("train.steps=3", *settings), tmp_path / "part")
+    resumed = resume(part.path, ["train.steps=6"])
+    a, b = load_state(full.path), load_state(resumed.path)
+    assert a["objective"]["p"] == b["objective"]["p"] != 0.0  # p moved, and resumed alike
+    assert all(torch.equal(a["generator"][k], b["generator"][k]) for k in a["generator"])

@@ -243,6 +243,7 @@ class Trainer:
             "rng_noise": self.noise.get_state(),
             "rng_torch": torch.get_rng_state(),
             "watchdog_streak": self.watchdog.streak,
+            "objective": self.objective.state_dict(),
         }
         if self.ema is not None:
             state["ema"] = self.ema.state_dict()
@@ -275,6 +276,7 @@ class Trainer:
         self.step, self.batches = int(state["step"]), int(state["batches"])
         self.rollbacks = int(state.get("rollbacks", 0))
         self.watchdog.streak = int(state.get("watchdog_streak", 0))
+        self.objective.load_state_dict(state.get("objective", {}))
         self.noise.set_state(state["rng_noise"])
         torch.set_rng_state(state["rng_torch"])
         if "rng_cuda" in state and torch.cuda.is_available():
