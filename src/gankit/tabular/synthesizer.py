@@ -286,7 +286,8 @@ class TabularGAN:
     """Conditional tabular GAN (CTGAN's recipe); see the module docstring.
 
     Parameters: `n_steps` (optimisation steps of G; an "epoch" of CTGAN on a 500-row table is
-    one step), `batch_size` (rounded to a multiple of `pac`; default min(500, n rows)),
+    one step), `batch_size` (rounded to a multiple of `pac`; default 500 as in CTGAN; rows are
+    drawn with replacement, so it may exceed the table's size),
     `z_dim`, `hidden`, `pac`, `lr`, `gp_weight`, `critic_steps`, `early_stopping` (evaluate a
     fidelity score every `eval_every` steps and keep the best generator; stop after `patience`
     evaluations without gain), `random_state`.
@@ -369,7 +370,7 @@ class TabularGAN:
             )
 
     def _batch(self, n: int) -> int:
-        size = self.batch_size or min(500, n)
+        size = self.batch_size or 500  # rows are drawn with replacement: may exceed n
         return max(self.pac, size // self.pac * self.pac)
 
     def _train(self, train: np.ndarray, rng: np.random.Generator) -> None:
