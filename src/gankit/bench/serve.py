@@ -290,9 +290,60 @@ def _servers(quick: bool) -> list[tuple[str, list[str], tuple[str, ...], str]]:
             "ort_ms",
         ),
     ]
-    if not quick:
-        batching = ["--runtime", "torch", "--micro-batch", "64", "--batch-wait-ms", "2"]
-        out.append(("torch + micro-batch 64/2 ms", batching, ("generate n=1",), "eager_ms"))
+    return out
+
+
+BATCHING = [
+    ("torch", ["--runtime", "torch"]),
+    (
+        "torch + micro-batch (no wait)",
+        ["--runtime", "torch", "--micro-batch", "64", "--batch-wait-ms", "0"],
+    ),
+    (
+        "torch + micro-batch (2 ms wait)",
+        ["--runtime", "torch", "--micro-batch", "64", "--batch-wait-ms", "2"],
+    ),
+    ("onnxruntime", ["--runtime", "onnx"]),
+    (
+        "onnxruntime + micro-batch (no wait)",
+        ["--runtime", "onnx", "--micro-batch", "64", "--batch-wait-ms", "0"],
+    ),
+]
+
+
+def paired_batching(
+    served: list[Path], keys: Path, key: str, work: Path, rounds: int, seconds: float
+) -> list[dict[str, Any]]:
+    """Generate n=1 against each BATCHING server in turn, `rounds` times (all servers up at once,
+    idle ones use no CPU), so that drifting background load hits every configuration alike."""
+    procs = []
+    try:
+        for i, (_, flags) in enumerate(BATCHING):
+            procs.append(start_server(served, keys, work / f"audit-batching-{i}.jsonl", flags))
+        request = http_request("/v1/generate", {"model": "digits", "n": 1}, key)
+        runs: list[list[dict[str, Any]]] = [[] for _ in BATCHING]
+        for _ in range(rounds):
+            for i, (_, port) in enumerate(procs):
+                runs[i].append(load_test(port, request, seconds))
+    finally:
+        for proc, _ in procs:
+            stop_server(proc)
+    out = []
+    for (label, flags), results in zip(BATCHING, runs, strict=True):
+        rps = [r["requests_per_s"] for r in results]
+        out.append(
+            {
+                "server": label,
+                "flags": flags,
+                "rounds": rounds,
+                "seconds_per_round": seconds,
+                "requests_per_s_median": round(float(np.median(rps)), 1),
+                "requests_per_s_rounds": rps,
+                "p50_ms_median": round(float(np.median([r["p50_ms"] for r in results])), 3),
+                "p99_ms_median": round(float(np.median([r["p99_ms"] for r in results])), 3),
+                "errors": sum(r["errors"] for r in results),
+            }
+        )
     return out
 
 
@@ -347,7 +398,35 @@ def run(quick: bool = False, seeds: int | None = None) -> dict[str, Any]:
                 if row["forward_ms"] is not None and row["p50_ms"] is not None:
                     row["overhead_p50_ms"] = round(row["p50_ms"] - row["forward_ms"], 3)
             scenarios += rows
+        batching = (
+            paired_batching(
+                served, work / "keys.json", key, work, 2 if quick else 5, 1.0 if quick else 6.0
+            )
+            if not quick
+            else []
+        )
     result = _result(scenarios, runtime, duration, imputer is not None)
+    result["micro_batching"] = batching
+    if batching:
+        result["table"] += "\n\n" + format_table(
+            [
+                "server (generate n=1, paired rounds)",
+                "req/s (median)",
+                "p50 ms",
+                "p99 ms",
+                "errors",
+            ],
+            [
+                [
+                    b["server"],
+                    b["requests_per_s_median"],
+                    b["p50_ms_median"],
+                    b["p99_ms_median"],
+                    b["errors"],
+                ]
+                for b in batching
+            ],
+        )
     result["load_average_before_after"] = [round(load_before[0], 2), round(os.getloadavg()[0], 2)]
     return result
 

@@ -88,18 +88,23 @@ def _validation(loc: Sequence[Any], msg: str) -> RequestValidationError:
     return RequestValidationError([{"loc": list(loc), "msg": msg, "type": "value_error"}])
 
 
+def check_options(options: ServeOptions) -> None:
+    """Deny by default: keys are required unless no-auth is asked for on a loopback host."""
+    if options.keys is None and not options.insecure_no_auth:
+        raise ConfigError("no API keys configured; pass --api-keys FILE or set GANKIT_API_KEYS")
+    if options.insecure_no_auth and options.host not in LOOPBACK:
+        raise ConfigError(
+            f"--insecure-no-auth is only allowed on localhost, not on host {options.host!r}"
+        )
+
+
 class Service:
     """The state behind the routes: models, keys, limits, metrics, audit, batchers."""
 
     def __init__(
         self, models: dict[str, ServedModel], refused: dict[str, str], options: ServeOptions
     ):
-        if options.keys is None and not options.insecure_no_auth:
-            raise ConfigError("no API keys configured; pass --api-keys FILE or set GANKIT_API_KEYS")
-        if options.insecure_no_auth and options.host not in LOOPBACK:
-            raise ConfigError(
-                f"--insecure-no-auth is only allowed on localhost, not on host {options.host!r}"
-            )
+        check_options(options)
         self.models, self.refused, self.options = models, refused, options
         self.limits = options.limits
         self.metrics = ServeMetrics()
@@ -263,6 +268,7 @@ def create_app(
 ) -> FastAPI:
     """Build the app: load and verify `model_dirs` (plus any ready `models`), wire the routes."""
     options = options or ServeOptions()
+    check_options(options)
     served, refused = load_models(model_dirs, LoadOptions(options.runtime, options.threads))
     served.update(models or {})
     service = Service(served, refused, options)

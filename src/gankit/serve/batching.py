@@ -1,7 +1,8 @@
 """Optional micro-batching of concurrent generate requests (off by default).
 
-Requests that arrive within `max_wait_ms` of each other are decoded in one forward pass of up to
-`max_batch` samples. Latent vectors are drawn per request before batching, so a seeded request
+Requests waiting when the model becomes free are decoded together in one forward pass of up to
+`max_batch` samples (in a worker thread, so the event loop keeps parsing requests meanwhile);
+with `max_wait_ms` > 0 the first request also waits that long for company. Latent vectors are drawn per request before batching, so a seeded request
 returns the same samples batched or not. On a CPU the forward cost grows almost linearly with
 the batch (see docs/serving.md), so this only pays when per-call overhead dominates; measure
 before turning it on.
@@ -53,6 +54,9 @@ class MicroBatcher:
         assert self._queue is not None
         items = [await self._queue.get()]
         size = items[0][0].shape[0]
+        while size < self.config.max_batch and not self._queue.empty():  # already waiting: free
+            items.append(self._queue.get_nowait())
+            size += items[-1][0].shape[0]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.max_wait_ms / 1000.0
         while size < self.config.max_batch:
