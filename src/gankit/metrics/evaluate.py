@@ -76,10 +76,12 @@ def _feature_metrics(
     wanted: set[str],
     seed: int,
     logits: torch.Tensor | None,
+    fake_features: torch.Tensor | None = None,
 ) -> list[MetricRecord]:
-    """FD, KID, IS, P/R, D/C from one extractor's features."""
+    """FD, KID, IS, P/R, D/C from one extractor's features (of `fake`, unless given)."""
     out: list[MetricRecord] = []
-    fr, ff = ext.features(real), ext.features(fake)
+    fr = ext.features(real)
+    ff = ext.features(fake) if fake_features is None else fake_features
     nr, nf = len(fr), len(ff)
     if "fd" in wanted:
         out.append(
@@ -264,8 +266,8 @@ def _inception(
     if real is None:
         real = _training_images(config)
     ext = InceptionExtractor(weights)
-    logits = ext.logits(fake) if "is" in wanted else None
-    return _feature_metrics(real, fake, ext, wanted, seed, logits)
+    features, logits = ext.features_and_logits(fake)
+    return _feature_metrics(real, fake, ext, wanted, seed, logits, features)
 
 
 def evaluate(

@@ -6,7 +6,9 @@ Everything is float64. The trace of the square root is Σ √λᵢ over the eige
 negative round-off clamped to 0) of the symmetric PSD matrix Wᵀ Σ₂ W, where W Wᵀ = Σ₁. Any such
 factor gives the eigenvalues of Σ₁^½ Σ₂ Σ₁^½ (all are similar to Σ₁Σ₂): we take the Cholesky
 factor when Σ₁ is positive definite (0.15 s for d = 2,048, against 10+ s for `eigh` with
-vectors), and W = V Λ^½ from `eigh` when it is singular (N ≤ d). No `scipy.linalg.sqrtm`: it is
+vectors); with N ≤ d samples the centred samples (X − μ)ᵀ/√(N−1) are an exact d × N factor
+(an N × N eigenproblem, and no square roots of round-off around zero eigenvalues); W = V Λ^½
+from `eigh` remains for singular precomputed statistics. No `scipy.linalg.sqrtm`: it is
 several times slower, returns complex round-off and has regressed between SciPy versions.
 
 Statistics are accumulated batch by batch (Chan et al.'s pairwise update of mean and centred
@@ -15,6 +17,7 @@ scatter), so results do not depend on the batch size or on the order of samples.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,9 +95,14 @@ def _sqrt_factor(sigma: torch.Tensor) -> torch.Tensor:
     return vecs * lam.clamp_min(0.0).sqrt()[None, :]
 
 
-def trace_sqrt_product(sigma1: torch.Tensor, sigma2: torch.Tensor) -> torch.Tensor:
-    """tr √(Σ₁ Σ₂) for symmetric PSD matrices: Σ √λ of the symmetric Wᵀ Σ₂ W, W Wᵀ = Σ₁."""
-    w = _sqrt_factor(sigma1)
+def trace_sqrt_product(
+    sigma1: torch.Tensor, sigma2: torch.Tensor, factor1: torch.Tensor | None = None
+) -> torch.Tensor:
+    """tr √(Σ₁ Σ₂) for symmetric PSD matrices: Σ √λ of the symmetric Wᵀ Σ₂ W, W Wᵀ = Σ₁.
+
+    `factor1` may supply W directly (d × k), e.g. the centred samples when N ≤ d.
+    """
+    w = _sqrt_factor(sigma1) if factor1 is None else factor1
     m = w.T @ sigma2 @ w
     m = 0.5 * (m + m.T)
     return torch.linalg.eigvalsh(m).clamp_min(0.0).sqrt().sum()
@@ -118,5 +126,19 @@ def frechet_distance(*, real: Any, fake: Any) -> float:
             )
     diff = s1.mean - s2.mean
     c1, c2 = s1.cov, s2.cov
-    value = diff @ diff + torch.trace(c1) + torch.trace(c2) - 2.0 * trace_sqrt_product(c1, c2)
+    factor = None
+    # tr √(Σ₁Σ₂) is symmetric in the two sets; with few samples, (X − μ)ᵀ/√(N−1) is an exact
+    # d × N factor of that set's Σ, and the eigenproblem shrinks to N × N (no singular eigh).
+    small = [
+        (s.n, x, s, other)
+        for x, s, other in ((real, s1, c2), (fake, s2, c1))
+        if s.n <= s.dim and not isinstance(x, FeatureStats)
+    ]
+    if small:
+        _, x, s, other = min(small, key=lambda t: t[0])
+        factor = (as_features(x, "features") - s.mean).T / math.sqrt(s.n - 1)
+        tr_sqrt = trace_sqrt_product(s.cov, other, factor)
+    else:
+        tr_sqrt = trace_sqrt_product(c1, c2)
+    value = diff @ diff + torch.trace(c1) + torch.trace(c2) - 2.0 * tr_sqrt
     return float(value)

@@ -286,16 +286,17 @@ class InceptionExtractor:
         if preprocess is not preprocess_tf1:
             self.preprocessing = getattr(preprocess, "__name__", "custom")
 
-    def _run(self, images: torch.Tensor, which: str) -> torch.Tensor:
-        outs = []
+    def features_and_logits(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """pool3 features [N, 2048] and bias-free logits [N, 1008] in one pass (float64)."""
+        feats = []
         with torch.no_grad():
             for s in range(0, images.shape[0], self.batch_size):
-                f = self.model.pool3(self.preprocess(images[s : s + self.batch_size]))
-                outs.append(f if which == "features" else f @ self.model.fc.weight.T)
-        return torch.cat(outs).double()
+                feats.append(self.model.pool3(self.preprocess(images[s : s + self.batch_size])))
+        f = torch.cat(feats)
+        return f.double(), (f @ self.model.fc.weight.T).double()
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
-        return self._run(images, "features")
+        return self.features_and_logits(images)[0]
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
-        return self._run(images, "logits")
+        return self.features_and_logits(images)[1]
