@@ -11,8 +11,9 @@ vectors); with N ≤ d samples the centred samples (X − μ)ᵀ/√(N−1) are 
 from `eigh` remains for singular precomputed statistics. No `scipy.linalg.sqrtm`: it is
 several times slower, returns complex round-off and has regressed between SciPy versions.
 
-Statistics are accumulated batch by batch (Chan et al.'s pairwise update of mean and centred
-scatter), so results do not depend on the batch size or on the order of samples.
+`FeatureStats.from_features` computes the mean and centred scatter in two exact passes;
+`FeatureStats.update` merges batches as they stream in (Chan et al.'s pairwise update), so the
+result does not depend on the batch size or on the order of samples.
 """
 
 from __future__ import annotations
