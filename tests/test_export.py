@@ -64,6 +64,11 @@ def test_server_runs_onnx_and_refuses_a_modified_onnx_file(exported, tmp_path):
     served, refused = load_models([bad], LoadOptions(runtime="onnx-int8"))
     assert served[bad.name].runtime == "onnx-int8"
     assert load_models([out])[0][out.name].runtime == "onnx"  # auto: the recorded export
+    from gankit.serve import ServeOptions, create_app
+    from gankit.serve.auth import KeyStore
+
+    app = create_app([out], options=ServeOptions(keys=KeyStore([])))
+    assert app.state.service.batchers == {}  # auto batching stays off under ONNX Runtime
     assert not load_models([bad])[0]  # auto refuses a modified export rather than fall back
 
 

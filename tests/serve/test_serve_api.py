@@ -197,3 +197,10 @@ def test_app_accepts_keys_from_environment(model_dirs, monkeypatch, tabular):
         ).status_code
         == 401
     )
+
+
+def test_micro_batching_auto_is_on_for_torch_generators_only(model_dirs, keys, tabular):
+    app = create_app(list(model_dirs.values()), options=ServeOptions(keys=keys[0]), models=tabular)
+    assert sorted(app.state.service.batchers) == ["digits", "ring"]
+    off = create_app([model_dirs["ring"]], options=ServeOptions(keys=keys[0], batching=None))
+    assert off.state.service.batchers == {}

@@ -80,12 +80,23 @@ class ServeOptions:
     audit_log: str | Path | None = None
     runtime: str = "auto"
     threads: int = 1
-    batching: BatchConfig | None = None
+    batching: BatchConfig | str | None = "auto"
     host: str = "127.0.0.1"
 
 
 def _validation(loc: Sequence[Any], msg: str) -> RequestValidationError:
     return RequestValidationError([{"loc": list(loc), "msg": msg, "type": "value_error"}])
+
+
+def batch_config(batching: BatchConfig | str | None, model: ServedModel) -> BatchConfig | None:
+    """Micro-batching per model: "auto" = on (no wait) for eager-torch generators only."""
+    if not isinstance(model, GeneratorModel) or batching is None:
+        return None
+    if batching == "auto":
+        return BatchConfig(max_batch=64, max_wait_ms=0.0) if model.runtime == "torch" else None
+    if not isinstance(batching, BatchConfig):
+        raise ConfigError(f"batching must be 'auto', None or a BatchConfig, got {batching!r}")
+    return batching
 
 
 def check_options(options: ServeOptions) -> None:
@@ -111,10 +122,10 @@ class Service:
         self.audit = AuditLog(options.audit_log) if options.audit_log else None
         self.rate = RateLimiter(self.limits.rate, self.limits.burst)
         self.batchers: dict[str, MicroBatcher] = {}
-        if options.batching is not None:
-            for model in models.values():
-                if isinstance(model, GeneratorModel):
-                    self.batchers[model.name] = MicroBatcher(model, options.batching, self.metrics)
+        for model in models.values():
+            config = batch_config(options.batching, model)
+            if config is not None:
+                self.batchers[model.name] = MicroBatcher(model, config, self.metrics)
 
     # ------------------------------------------------------------------ auth
 

@@ -35,9 +35,12 @@ def _register_serve(subparsers: Any) -> None:
     )
     p.add_argument("--threads", type=int, default=1, help="intra-op threads for the models")
     p.add_argument(
-        "--micro-batch", type=int, default=0, help="max batch of micro-batching (0: off)"
+        "--micro-batch",
+        default="auto",
+        help="largest micro-batch of concurrent generate calls; 0 = off; auto (default) = 64 "
+        "for eager-torch generators, off under ONNX Runtime (where it measured no gain)",
     )
-    p.add_argument("--batch-wait-ms", type=float, default=2.0)
+    p.add_argument("--batch-wait-ms", type=float, default=0.0, help="extra wait for company")
     p.add_argument("--ssl-certfile")
     p.add_argument("--ssl-keyfile")
     p.add_argument("--log-level", default="info")
@@ -47,7 +50,6 @@ def _register_serve(subparsers: Any) -> None:
 def _serve(args: argparse.Namespace) -> int:
     from gankit.serve.app import ServeOptions, serve
     from gankit.serve.auth import KeyStore
-    from gankit.serve.batching import BatchConfig
     from gankit.serve.limits import Limits
 
     limits = Limits(
@@ -60,7 +62,7 @@ def _serve(args: argparse.Namespace) -> int:
         audit_log=args.audit_log or None,
         runtime=args.runtime,
         threads=args.threads,
-        batching=BatchConfig(args.micro_batch, args.batch_wait_ms) if args.micro_batch else None,
+        batching=_batching(args.micro_batch, args.batch_wait_ms),
         host=args.host,
     )
     if options.keys is not None and len(options.keys) == 0:
@@ -71,6 +73,19 @@ def _serve(args: argparse.Namespace) -> int:
         )
     serve(args.model_dirs, options, args.port, args.ssl_certfile, args.ssl_keyfile, args.log_level)
     return 0
+
+
+def _batching(value: str, wait_ms: float) -> Any:
+    from gankit.errors import ConfigError
+    from gankit.serve.batching import BatchConfig
+
+    if value == "auto":
+        return "auto"
+    try:
+        size = int(value)
+    except ValueError as exc:
+        raise ConfigError(f"--micro-batch must be 'auto' or an integer, got {value!r}") from exc
+    return BatchConfig(size, wait_ms) if size > 0 else None
 
 
 def _register_apikey(subparsers: Any) -> None:
