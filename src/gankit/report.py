@@ -24,7 +24,7 @@ import torch
 from gankit.modeldir import atomic_write_bytes
 
 REPORT_FILE = "report.html"
-WIDE = 'width="200"'
+THUMB_WIDTH = {True: 200, False: 320}  # image grids (pixelated) vs scatter plots
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1000px; color: #222; }
@@ -188,13 +188,14 @@ def _metric_table(records: dict[str, Any]) -> str:
     )
 
 
-def _training_samples(run: Path) -> str:
+def _training_samples(run: Path, is_image: bool = True) -> str:
     files = sorted((run / "samples").glob("step-*.png"))
     if not files:
         return '<p class="note">No samples/step-*.png in the run.</p>'
     picks = [files[int(i)] for i in np.unique(np.linspace(0, len(files) - 1, min(8, len(files))))]
+    width = f'width="{THUMB_WIDTH[is_image]}"'
     parts = [
-        f"<figure style='display:inline-block'>{_img(p.read_bytes(), p.stem, WIDE)}"
+        f"<figure style='display:inline-block'>{_img(p.read_bytes(), p.stem, width)}"
         f"<figcaption>{html.escape(p.stem)}</figcaption></figure>"
         for p in picks
     ]
@@ -260,7 +261,7 @@ def write_report(run_dir: str | os.PathLike, n: int = 2000) -> Path:
     else:
         png = _png_from(lambda p: plot_points(fake, p, real=real, title="generated vs real"))
         sections.append(("Samples", _img(png, "samples")))
-        sections.append(("Samples over training time", _training_samples(run)))
+        sections.append(("Samples over training time", _training_samples(run, False)))
     if real is not None:
         m = min(500, len(real), len(fake))
         fr, what = _features(gen, real[:m])
