@@ -11,6 +11,7 @@ from gankit.errors import (
     TrainingError,
 )
 from gankit.generator import Generator, load_generator
+from gankit.metrics.evaluate import evaluate
 from gankit.train import Run, resume, train
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "Run",
     "TrainingError",
     "__version__",
+    "evaluate",
     "load_config",
     "load_generator",
     "resume",
