@@ -47,6 +47,7 @@ def add_impute_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--save", help="write the fitted imputer to this directory")
     p.add_argument("--sample-posterior", action="store_true", help="one random completion")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=1500, help="most generator steps (default 1500)")
     p.set_defaults(handler=cmd_impute)
     return p
 
@@ -68,6 +69,7 @@ def cmd_impute(args: argparse.Namespace) -> int:
         save=args.save,
         sample_posterior=args.sample_posterior,
         seed=args.seed,
+        n_steps=args.steps,
     )
     print(json.dumps(report))
     return 0

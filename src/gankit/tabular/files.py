@@ -33,7 +33,8 @@ def impute_file(
     **params: Any,
 ) -> dict[str, Any]:
     """Fill the NaNs of `inp` and write `out`: with a saved imputer (`model`) or one fitted on
-    `fit` (default: on `inp` itself); `save` writes the fitted imputer as a model directory."""
+    `fit` (default: on `inp` itself); `save` writes the fitted imputer as a model directory.
+    Training `params` (e.g. `n_steps`) are ignored when a saved `model` is used."""
     from gankit.tabular.imputer import GANImputer
 
     if model is not None and fit is not None:
