@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 from serve_helpers import tabular_models
@@ -10,12 +13,11 @@ from gankit.bench.serve import make_generator_dir
 from gankit.serve import KeyStore, Limits, ServeOptions, create_app
 from gankit.serve.auth import make_key
 
+_TMP = tempfile.TemporaryDirectory(prefix="gankit-fuzz-")  # removed when the process exits
 
-def _app(tmp_dir: str):
-    import tempfile
-    from pathlib import Path
 
-    root = Path(tempfile.mkdtemp(prefix="gankit-fuzz-"))
+def _app():
+    root = Path(_TMP.name)
     digits = make_generator_dir(root / "digits", width=8, latent_dim=8)
     ring = make_generator_dir(root / "ring", family="mlp", shape=(2,), latent_dim=2, width=8)
     key, record = make_key("fuzz", ["admin"])
@@ -23,7 +25,7 @@ def _app(tmp_dir: str):
     return create_app([digits, ring], options=options, models=tabular_models()), key
 
 
-APP, KEY = _app("")
+APP, KEY = _app()
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
 

@@ -278,7 +278,7 @@ def _servers(quick: bool) -> list[tuple[str, list[str], tuple[str, ...], str]]:
     """(label, `gankit serve` flags, scenarios, forward-time key) per server configuration."""
     out = [
         (
-            "torch",
+            "torch (default: micro-batch auto)",
             ["--runtime", "torch"],
             ("generate n=1", "generate n=64", "impute 1 row"),
             "eager_ms",
@@ -294,7 +294,7 @@ def _servers(quick: bool) -> list[tuple[str, list[str], tuple[str, ...], str]]:
 
 
 BATCHING = [
-    ("torch", ["--runtime", "torch"]),
+    ("torch", ["--runtime", "torch", "--micro-batch", "0"]),
     (
         "torch + micro-batch (no wait)",
         ["--runtime", "torch", "--micro-batch", "64", "--batch-wait-ms", "0"],
