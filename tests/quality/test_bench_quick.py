@@ -59,7 +59,12 @@ def test_stacked_digits_quick_and_noise_floor() -> None:
     one = bench.score(stacked_digits(1, split="test")[0].repeat(2600, 1, 1, 1))
     assert one["modes"] == 1 and one["kl"] == pytest.approx(math.log(1000))
     result = bench.run(quick=True, seeds=1)
-    assert set(result["measured"]) == {"real stacks (noise floor)", "plain DCGAN", "best recipe"}
+    assert set(result["measured"]) == {
+        "real stacks (noise floor)",
+        "plain DCGAN",
+        "+ PacDCGAN2",
+        "best recipe",
+    }
     for row in result["measured"].values():
         assert 1 <= row["modes"]["mean"] <= 1000 and row["kl"]["mean"] >= 0
 

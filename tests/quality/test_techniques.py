@@ -192,3 +192,26 @@ def test_categorical_latent_feeds_a_uniform_one_hot_code() -> None:
     assert torch.all((share - 0.25).abs() < 0.03)
     with pytest.raises(ConfigError, match="latent_categories"):
         build_generator({**spec, "latent_categories": 7})
+
+
+def test_train_with_every_option_then_reload_the_generator(tmp_path) -> None:
+    from tests.conftest import TINY_DIGITS
+
+    from gankit.generator import load_generator
+    from gankit.train.trainer import train
+
+    cfg = load_config(
+        None,
+        [
+            *TINY_DIGITS,
+            "model.pack=2",
+            "model.latent_categories=4",
+            "objective.unroll_steps=1",
+            "objective.augment=color,translation,cutout",
+            "objective.ada_target=0.6",
+            "train.ema=0.9",
+        ],
+    )
+    run = train(cfg, tmp_path / "run")
+    gen = load_generator(run.path)
+    assert gen.sample(4, seed=0).shape == (4, 1, 8, 8)

@@ -25,6 +25,7 @@ from gankit.metrics.prdc import density_coverage
 CHUNKS = 5
 RECIPES = [
     ("plain DCGAN", "digits-dcgan-plain.yaml"),
+    ("+ EMA (the demo recipe)", "digits-dcgan.yaml"),
     ("best recipe", "digits-best.yaml"),
 ]
 QUICK = ["train.steps=30", "model.g_width=8", "model.d_width=8"]

@@ -23,6 +23,7 @@ from gankit.metrics.features import digits_extractor
 N_SAMPLES = 26_000
 RECIPES = [
     ("plain DCGAN", "stacked-digits-dcgan.yaml"),
+    ("+ PacDCGAN2", "stacked-digits-pacgan.yaml"),
     ("best recipe", "stacked-digits-best.yaml"),
 ]
 QUICK = ["train.steps=30", "model.g_width=8", "model.d_width=8", "data.n_samples=2048"]
