@@ -153,3 +153,18 @@ def test_tabular_gan_directory_is_served(keys, tmp_path):
     assert [r["group"] for r in fixed["rows"]] == ["b"] * 6
     bad = c.post("/v1/synthesize", json={"model": "tg", "conditions": {"x": 1.0}}, headers=h)
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "conditions", "x"]
+
+
+def test_imputer_onnx_export_parity_and_serving(imputer_dir, keys, tmp_path):
+    from gankit.export import export_model
+
+    report = export_model(imputer_dir, tmp_path / "onnx", exporter="dynamo")
+    assert report["parity_max_abs"] <= 1e-4
+    c = TestClient(create_app([tmp_path / "onnx", imputer_dir], options=ServeOptions(keys=keys[0])))
+    h = {"X-API-Key": keys[1]["impute"]}
+    assert c.get("/v1/models/onnx", headers=h).json()["runtime"] == "onnx"
+    assert c.get("/v1/models/bc", headers=h).json()["runtime"] == "torch"
+    via_ort = c.post("/v1/impute", json={"model": "onnx", "rows": ROWS}, headers=h).json()["rows"]
+    via_torch = c.post("/v1/impute", json={"model": "bc", "rows": ROWS}, headers=h).json()["rows"]
+    for a, b in zip(via_ort, via_torch, strict=True):
+        assert a == pytest.approx(b, abs=1e-4)

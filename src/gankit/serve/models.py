@@ -377,7 +377,14 @@ def verified_onnx(directory: Path, spec: dict[str, Any], key: str = "onnx") -> P
 def _load_imputer(directory: Path, spec: dict[str, Any], options: LoadOptions) -> ServedModel:
     from gankit.tabular import GANImputer
 
-    return TabularModel(_name(directory, spec), GANImputer.load(directory), spec, directory)
+    imputer = GANImputer.load(directory)
+    model = TabularModel(_name(directory, spec), imputer, spec, directory)
+    if options.runtime == "onnx" or (options.runtime == "auto" and "onnx" in spec):
+        from gankit.export import OrtRefiner
+
+        imputer.generator_ = OrtRefiner(verified_onnx(directory, spec), options.threads)
+        model.runtime = "onnx"
+    return model
 
 
 def _load_synth(directory: Path, spec: dict[str, Any], options: LoadOptions) -> ServedModel:
