@@ -296,7 +296,7 @@ def export_imputer(
             shutil.copyfile(src / name, dst / name)
     imputer = GANImputer.load(dst)
     network = imputer.generator_.eval()
-    width = network.net[0].in_features // 3
+    width = int(network.net[0].in_features) // 3  # type: ignore[arg-type]  # [fill, mask, noise]
     path = dst / ONNX_FILE
     example = _imputer_inputs(width, 4, 0)
     kwargs: dict[str, Any] = {"input_names": list(IMPUTER_INPUTS), "output_names": ["completed"]}

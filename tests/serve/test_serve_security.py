@@ -163,3 +163,16 @@ def test_tampered_model_is_refused_and_others_served(model_dirs, keys, tmp_path,
     assert c.get("/readyz").json() == {"ready": True, "models": 1, "refused": 1}
     only_bad = TestClient(create_app([bad], options=options))
     assert only_bad.get("/readyz").status_code == 503
+
+
+def test_audit_log_is_appended_never_rewritten(model_dirs, keys, tmp_path):
+    path = tmp_path / "audit.jsonl"
+    path.write_text('{"earlier": "line"}\n')
+    for _ in range(2):  # two service lifetimes on the same file
+        options = ServeOptions(keys=keys[0], audit_log=path)
+        with TestClient(create_app([model_dirs["ring"]], options=options)) as c:
+            c.post(
+                "/v1/generate", json={"model": "ring"}, headers={"X-API-Key": keys[1]["generate"]}
+            )
+    lines = path.read_text().splitlines()
+    assert lines[0] == '{"earlier": "line"}' and len(lines) == 3

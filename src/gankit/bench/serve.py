@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -111,7 +112,7 @@ def free_port() -> int:
 
 
 def start_server(
-    model_dirs: list[Path], keys: Path, audit: Path, extra: list[str] = ()
+    model_dirs: list[Path], keys: Path, audit: Path, extra: Sequence[str] = ()
 ) -> tuple[Any, int]:
     """Start `gankit serve` in a subprocess; wait until it accepts connections."""
     port = free_port()
@@ -122,7 +123,8 @@ def start_server(
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"gankit serve exited: {proc.stderr.read().decode()[-2000:]}")
+            error = proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+            raise RuntimeError(f"gankit serve exited: {error}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return proc, port
@@ -220,7 +222,7 @@ def load_test(port: int, request: bytes, seconds: float, clients: int = CLIENTS)
 def median_ms(fn: Any, seconds: float) -> float:
     """Median wall time of `fn()` in ms over repeated calls for about `seconds`."""
     fn()
-    times = []
+    times: list[float] = []
     stop = time.perf_counter() + seconds
     while time.perf_counter() < stop or len(times) < 5:
         start = time.perf_counter()
@@ -276,7 +278,7 @@ FULL_SECONDS = 30.0
 
 def _servers(quick: bool) -> list[tuple[str, list[str], tuple[str, ...], str]]:
     """(label, `gankit serve` flags, scenarios, forward-time key) per server configuration."""
-    out = [
+    out: list[tuple[str, list[str], tuple[str, ...], str]] = [
         (
             "torch (default: micro-batch auto)",
             ["--runtime", "torch"],

@@ -124,7 +124,7 @@ class Service:
         self.batchers: dict[str, MicroBatcher] = {}
         for model in models.values():
             config = batch_config(options.batching, model)
-            if config is not None:
+            if config is not None and isinstance(model, GeneratorModel):
                 self.batchers[model.name] = MicroBatcher(model, config, self.metrics)
 
     # ------------------------------------------------------------------ auth
@@ -137,11 +137,12 @@ class Service:
             if key is None:
                 auth = request.headers.get("authorization", "")
                 key = auth[7:].strip() if auth[:7].lower() == "bearer " else None
-            who = self.options.keys.verify(key) if self.options.keys is not None else None
-            if who is None:
+            found = self.options.keys.verify(key) if self.options.keys is not None else None
+            if found is None:
                 raise HTTPException(
                     401, "missing or invalid API key", {"WWW-Authenticate": "ApiKey"}
                 )
+            who = found
         request.state.key_id = who.key_id
         if not who.allows(scope):
             raise HTTPException(403, f"API key {who.key_id!r} lacks the {scope!r} scope")
@@ -326,6 +327,7 @@ def _publish_model_names(app: FastAPI, service: Service) -> None:
                 names = [m.name for m in service.models.values() if m.kind in kinds]
                 if names and request in components:
                     components[request]["properties"]["model"]["enum"] = names
+        assert app.openapi_schema is not None
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -408,7 +410,9 @@ def _any_scope(service: Service, request: Request, key: str | None) -> Principal
 
 
 def _add_generator_routes(app: FastAPI, service: Service, scope: Callable) -> None:
-    image = {200: {"content": {"image/png": {}}, "description": "JSON samples, or a PNG grid"}}
+    image: dict[int | str, dict[str, Any]] = {
+        200: {"content": {"image/png": {}}, "description": "JSON samples, or a PNG grid"}
+    }
 
     @app.post(
         "/v1/generate",
@@ -496,7 +500,7 @@ def _add_tabular_routes(app: FastAPI, service: Service, scope: Callable) -> None
         responses={200: {"content": {"application/x-ndjson": {}}}},
         dependencies=[scope("impute")],
     )
-    async def impute_stream(model: str, request: Request) -> StreamingResponse:
+    async def impute_stream(model: str, request: Request) -> Response:
         """Chunked NDJSON in, NDJSON out: one row per line, each answered as soon as it arrives.
 
         Each output line is {"row": {...}, "latency_ms": x} or {"line": i, "error": [...]}.
@@ -559,7 +563,7 @@ class LineStream(Response):
         self.lines = lines
         del self.headers["content-length"]
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
         async for line in self.lines:
             await send({"type": "http.response.body", "body": line.encode(), "more_body": True})

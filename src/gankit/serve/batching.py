@@ -53,6 +53,7 @@ class MicroBatcher:
             self._task = loop.create_task(self._worker())
             self._loop = loop
         future: asyncio.Future = loop.create_future()
+        assert self._queue is not None
         await self._queue.put((z, labels, future))
         return await future
 

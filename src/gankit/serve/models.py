@@ -382,7 +382,7 @@ def _load_imputer(directory: Path, spec: dict[str, Any], options: LoadOptions) -
     if options.runtime == "onnx" or (options.runtime == "auto" and "onnx" in spec):
         from gankit.export import OrtRefiner
 
-        imputer.generator_ = OrtRefiner(verified_onnx(directory, spec), options.threads)
+        imputer.generator_ = OrtRefiner(verified_onnx(directory, spec), options.threads)  # type: ignore[assignment]
         model.runtime = "onnx"
     return model
 
