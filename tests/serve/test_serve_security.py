@@ -176,3 +176,20 @@ def test_audit_log_is_appended_never_rewritten(model_dirs, keys, tmp_path):
             )
     lines = path.read_text().splitlines()
     assert lines[0] == '{"earlier": "line"}' and len(lines) == 3
+
+
+def test_cli_apikey_and_export(tmp_path, capsys, model_dirs):
+    import shutil
+
+    from gankit.cli import main
+
+    assert main(["apikey", str(tmp_path / "keys.json"), "--id", "ops", "--scopes", "admin"]) == 0
+    key = capsys.readouterr().out.strip()
+    assert KeyStore.load(tmp_path / "keys.json", env=False).verify(key).key_id == "ops"
+    assert main(["apikey", str(tmp_path / "keys.json"), "--id", "ops", "--scopes", "admin"]) == 2
+    shutil.copytree(model_dirs["ring"], tmp_path / "ring")
+    assert main(["export", str(tmp_path / "ring")]) == 0
+    assert "parity_max_abs" in capsys.readouterr().out
+    assert (
+        json.loads((tmp_path / "ring" / "model.json").read_text())["onnx"]["file"] == "model.onnx"
+    )
