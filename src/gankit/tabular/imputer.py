@@ -1,17 +1,19 @@
 """`GANImputer`: GAIN's hint-discriminator game played by a generator that starts from the
-exact Gaussian conditional expectation, trained as a denoiser and early-stopped on held-out rows.
+exact conditional expectation under a Gaussian mixture, trained as a denoiser and early-stopped
+on held-out rows.
 
 Why not plain GAIN (Yoon et al., ICML 2018)? On small tables GAIN loses to linear chained
 equations (MICE): its generator must learn every conditional E[x_m | x_o] from a few hundred
 rows, starting from zeros. Here the generator's input and skip path is that expectation under a
-Gaussian fitted by EM to the observed entries (`gaussian.py`, ridge chosen on held-out entries),
-and the network learns a correction with
+Gaussian mixture fitted by EM to the observed entries (`gaussian.py`; ridge and number of
+components chosen on hidden observed entries), and the network learns a correction with
 
 * GAIN's discriminator on [x_hat, hint] (hint rate, mask prediction, min-max scaling),
 * a *denoising* reconstruction loss: observed entries are hidden at random and the generator is
   scored on recovering them (GAIN's alpha-loss only scores entries the generator can see),
 * early stopping on rows held out from the network: when the correction does not help on
-  held-out rows, the chosen step is 0 and the model is the Gaussian conditional expectation,
+  held-out rows, the chosen step is 0 and the model is the mixture's conditional expectation
+  (measured: on breast, wine and iris this is what happens in most fits),
 * multiple imputation: `sample_posterior=True` draws from the conditional distribution and the
   generator's noise; the point estimate averages `n_draws` generator completions.
 
