@@ -15,7 +15,7 @@ import io
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,10 +180,12 @@ class Service:
         if inline:
             return fn(*args)
         loop = asyncio.get_running_loop()
+        return await self.within_timeout(loop.run_in_executor(None, fn, *args))
+
+    async def within_timeout(self, work: Awaitable[Any]) -> Any:
+        """Await model work; 504 when it outlasts the request timeout."""
         try:
-            return await asyncio.wait_for(
-                loop.run_in_executor(None, fn, *args), self.limits.timeout_s
-            )
+            return await asyncio.wait_for(work, self.limits.timeout_s)
         except TimeoutError as exc:
             raise HTTPException(
                 504, f"model work exceeded the {self.limits.timeout_s} s timeout"
@@ -197,12 +199,7 @@ class Service:
         self.metrics.observe_batch(model.name, n)
         batcher = self.batchers.get(model.name)
         if batcher is not None:
-            try:
-                return await asyncio.wait_for(batcher.decode(z, labels), self.limits.timeout_s)
-            except TimeoutError as exc:
-                raise HTTPException(
-                    504, f"model work exceeded the {self.limits.timeout_s} s timeout"
-                ) from exc
+            return await self.within_timeout(batcher.decode(z, labels))
         self.metrics.observe_batch(model.name, n, "model_call")
         return await self.run(model.decode, z, labels, inline=n <= INLINE_MAX_SAMPLES)
 
@@ -247,29 +244,36 @@ def grid(images: np.ndarray, padding: int = 1) -> np.ndarray:
     return out
 
 
+def _json(body: dict[str, Any]) -> Response:
+    return Response(json.dumps(body), media_type="application/json")
+
+
 def render_samples(
     model: GeneratorModel, samples: np.ndarray, labels: torch.Tensor | None, fmt: str
 ) -> Response:
     """The response for `format` = array (JSON), png (JSON of base64 PNGs) or grid (image/png)."""
-    label_list = labels.tolist() if labels is not None else None
     body: dict[str, Any] = {
         "model": model.name,
         "n": int(samples.shape[0]),
         "shape": list(samples.shape[1:]),
+        "labels": labels.tolist() if labels is not None else None,
     }
-    body["labels"] = label_list
     if fmt == "array" or not model.is_image:
         body["data"] = samples.tolist()
-        return Response(json.dumps(body), media_type="application/json")
+        return _json(body)
     images = model.to_uint8(samples)
     if fmt == "grid":
         return Response(_png(grid(images)), media_type="image/png")
     body["images"] = [base64.b64encode(_png(image)).decode() for image in images]
-    return Response(json.dumps(body), media_type="application/json")
+    return _json(body)
 
 
-def _json(body: dict[str, Any]) -> Response:
-    return Response(json.dumps(body), media_type="application/json")
+def rows_response(model: TabularModel, frame: Any, start: float) -> Response:
+    """The impute/synthesize body: the rows and the milliseconds since `start`."""
+    latency = (time.perf_counter() - start) * 1000
+    return _json(
+        {"model": model.name, "rows": model.rows_out(frame), "latency_ms": round(latency, 3)}
+    )
 
 
 def create_app(
@@ -488,10 +492,7 @@ def _add_tabular_routes(app: FastAPI, service: Service, scope: Callable) -> None
         frame = check_and_observe(service, model, req.rows)
         service.metrics.observe_batch(model.name, len(req.rows))
         filled = await service.run(model.impute, frame, inline=len(req.rows) <= INLINE_MAX_SAMPLES)
-        latency = (time.perf_counter() - start) * 1000
-        return _json(
-            {"model": model.name, "rows": model.rows_out(filled), "latency_ms": round(latency, 3)}
-        )
+        return rows_response(model, filled, start)
 
     @app.post(
         "/v1/impute/stream",
@@ -543,10 +544,7 @@ def _add_tabular_routes(app: FastAPI, service: Service, scope: Callable) -> None
         service.metrics.observe_batch(model.name, req.n)
         start = time.perf_counter()
         frame = await service.run(model.sample, req.n, req.seed, req.conditions)
-        latency = (time.perf_counter() - start) * 1000
-        return _json(
-            {"model": model.name, "rows": model.rows_out(frame), "latency_ms": round(latency, 3)}
-        )
+        return rows_response(model, frame, start)
 
 
 class LineStream(Response):
