@@ -113,3 +113,16 @@ def test_fidelity_scores_on_known_inputs():
     assert column_shape_score(df, shuffled, schema) == pytest.approx(1.0)  # same marginals
     shifted = df.assign(y=df["y"] + 10)
     assert column_shape_score(df, shifted, schema) == pytest.approx(0.75)  # one column: KS = 1
+
+
+def test_activation_matches_per_span_softmax_and_tanh():
+    df = table()
+    enc = ModeEncoder.fit(df, infer_schema(df.copy(), True, ["label"]), seed=0)
+    raw = torch.randn(5, enc.width, generator=torch.Generator().manual_seed(1))
+    out = Activation(enc.spans)(raw, gumbel=False)
+    pos = 0
+    for span in enc.spans:
+        block = raw[:, pos : pos + span.width]
+        ref = torch.tanh(block) if span.activation == "tanh" else torch.softmax(block, 1)
+        assert torch.allclose(out[:, pos : pos + span.width], ref, atol=1e-6)
+        pos += span.width

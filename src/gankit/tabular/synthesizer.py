@@ -189,10 +189,12 @@ class PacCritic(nn.Module):
 
 
 class Activation:
-    """tanh on alpha entries and Gumbel-softmax on every one-hot span, in three batched ops.
+    """tanh on alpha entries and Gumbel-softmax on every one-hot span, in a few batched ops.
 
-    The spans are gathered into a padded (batch, spans, widest) tensor (padding = -inf), so a
-    table with dozens of columns costs one softmax instead of one per column.
+    The spans are gathered into a padded (batch, widest, spans) tensor (padding = -inf) and
+    normalised along dim 1: one softmax for all columns, and along a contiguous middle axis,
+    which is ~5x faster on CPU than a softmax over a short last axis. Gumbel noise is drawn
+    once on the raw row (-log(-log U)), cheaper than the padded tensor's exponential draw.
     """
 
     def __init__(self, spans: list[Span]) -> None:
@@ -204,20 +206,26 @@ class Activation:
                 soft_rows.append(list(range(pos, pos + span.width)))
             pos += span.width
         widest = max((len(r) for r in soft_rows), default=1)
+        padded = [r + [r[0]] * (widest - len(r)) for r in soft_rows] or [[0]]
+        valid = [[i < len(r) for i in range(widest)] for r in soft_rows] or [[False]]
+        # (widest, spans) layout, flattened: the softmax runs along the widest axis
+        self.shape = (widest, len(padded))
+        self.gather = torch.tensor(padded, dtype=torch.long).t().reshape(-1)
+        self.valid = torch.tensor(valid).t().reshape(-1)
         self.tanh_idx = torch.tensor(tanh_idx, dtype=torch.long)
-        self.gather = torch.tensor(
-            [r + [r[0]] * (widest - len(r)) for r in soft_rows] or [[0]], dtype=torch.long
-        )
-        self.valid = torch.tensor([[i < len(r) for i in range(widest)] for r in soft_rows])
-        self.soft_idx = torch.tensor([i for r in soft_rows for i in r], dtype=torch.long)
+        self.soft_idx = torch.tensor(padded, dtype=torch.long).t().reshape(-1)[self.valid]
 
     def __call__(self, raw: torch.Tensor, tau: float = 0.2, gumbel: bool = True) -> torch.Tensor:
         out = raw.new_zeros(raw.shape)
         if len(self.tanh_idx):
             out = out.index_copy(1, self.tanh_idx, torch.tanh(raw[:, self.tanh_idx]))
         if len(self.soft_idx):
-            logits = raw[:, self.gather].masked_fill(~self.valid, -torch.inf)
-            soft = F.gumbel_softmax(logits, tau=tau, dim=-1) if gumbel else logits
+            logits = raw
+            if gumbel:
+                noise = torch.rand_like(raw).clamp_(1e-10, 1.0 - 1e-7)
+                logits = (raw - noise.log_().neg_().log_()) / tau
+            padded = logits[:, self.gather].masked_fill(~self.valid, -torch.inf)
+            soft = torch.softmax(padded.view(-1, *self.shape), dim=1).view(raw.shape[0], -1)
             out = out.index_copy(1, self.soft_idx, soft[:, self.valid])
         return out
 
@@ -389,12 +397,16 @@ class TabularGAN:
         for step in range(1, self.n_steps + 1):
             for _ in range(self.critic_steps):
                 cond, cols, rows = self._conditions(batch, rng)
-                fake = spans(self.generator_(torch.randn(batch, self.z_dim), cond))
+                with torch.no_grad():  # no graph through G for the critic's step
+                    fake = spans(self.generator_(torch.randn(batch, self.z_dim), cond))
                 perm = rng.permutation(batch)  # real rows shuffled against the conditions
                 real = torch.cat([data[rows[perm]], cond[perm]], 1)
                 fake_in = torch.cat([fake, cond], 1)
-                loss_d = critic(fake_in.detach()).mean() - critic(real).mean()
-                loss_d = loss_d + self.gp_weight * gradient_penalty(critic, real, fake_in.detach())
+                # one critic call for both halves (batch is a multiple of pac: no mixed packs)
+                scores = critic(torch.cat([fake_in, real], 0))
+                n_packs = batch // self.pac
+                loss_d = scores[:n_packs].mean() - scores[n_packs:].mean()
+                loss_d = loss_d + self.gp_weight * gradient_penalty(critic, real, fake_in)
                 opt_d.zero_grad()
                 loss_d.backward()
                 opt_d.step()
