@@ -32,7 +32,7 @@ from starlette.staticfiles import StaticFiles
 
 from gankit.errors import ConfigError, DataError, GankitError
 from gankit.serve.audit import AuditLog, ObserverMiddleware
-from gankit.serve.auth import KeyStore, Principal
+from gankit.serve.auth import SCOPES, KeyStore, Principal
 from gankit.serve.batching import BatchConfig, MicroBatcher
 from gankit.serve.limits import BodySizeLimitMiddleware, Limits, RateLimiter
 from gankit.serve.metrics import ServeMetrics
@@ -131,19 +131,31 @@ class Service:
 
     def principal(self, request: Request, key: str | None, scope: str) -> Principal:
         """Authenticate and authorise one request (401/403/429); sets the audit key id."""
-        if self.options.insecure_no_auth:
-            who = Principal("anonymous", frozenset({"admin"}))
-        else:
-            if key is None:
-                auth = request.headers.get("authorization", "")
-                key = auth[7:].strip() if auth[:7].lower() == "bearer " else None
-            found = self.options.keys.verify(key) if self.options.keys is not None else None
-            if found is None:
-                raise HTTPException(
-                    401, "missing or invalid API key", {"WWW-Authenticate": "ApiKey"}
-                )
-            who = found
+        who = self.authenticate(request, key)
+        self.authorize(who, scope)
+        return who
+
+    def authenticate(self, request: Request, key: str | None) -> Principal:
+        """Who sent the X-API-Key (or Bearer) key (401 if nobody); sets the audit key id."""
+        who = (
+            Principal("anonymous", frozenset({"admin"}))
+            if self.options.insecure_no_auth
+            else self._verify(request, key)
+        )
         request.state.key_id = who.key_id
+        return who
+
+    def _verify(self, request: Request, key: str | None) -> Principal:
+        if key is None:
+            auth = request.headers.get("authorization", "")
+            key = auth[7:].strip() if auth[:7].lower() == "bearer " else None
+        found = self.options.keys.verify(key) if self.options.keys is not None else None
+        if found is None:
+            raise HTTPException(401, "missing or invalid API key", {"WWW-Authenticate": "ApiKey"})
+        return found
+
+    def authorize(self, who: Principal, scope: str) -> None:
+        """403 unless `who` has `scope`; 429 when its key is over the rate."""
         if not who.allows(scope):
             raise HTTPException(403, f"API key {who.key_id!r} lacks the {scope!r} scope")
         wait = self.rate.acquire(who.key_id)
@@ -151,7 +163,6 @@ class Service:
             raise HTTPException(
                 429, "rate limit exceeded", {"Retry-After": str(max(1, round(wait)))}
             )
-        return who
 
     # ------------------------------------------------------------------ models
 
@@ -166,6 +177,18 @@ class Service:
                 ("body", "model"),
                 f"model {name!r} is a {model.kind}; this endpoint needs {list(kinds)}",
             )
+        return model
+
+    def generator(self, request: Request, name: str) -> GeneratorModel:
+        """The named image or toy generator (404/422 as `model`)."""
+        model = self.model(request, name, GENERATOR_KINDS)
+        assert isinstance(model, GeneratorModel)
+        return model
+
+    def tabular(self, request: Request, name: str, kind: str) -> TabularModel:
+        """The named imputer or tabular synthesizer (404/422 as `model`)."""
+        model = self.model(request, name, (kind,))
+        assert isinstance(model, TabularModel)
         return model
 
     def check_n(self, request: Request, n: int, name: str = "n", limit: int | None = None) -> None:
@@ -220,6 +243,17 @@ def check_labels(model: GeneratorModel, labels: int | list[int] | None, n: int) 
         raise _validation(
             ("body", "labels"), f"classes must be in [0, {model.num_classes}), got {bad[:5]}"
         )
+
+
+def check_latents(model: GeneratorModel, z: list[list[float]]) -> None:
+    """422 unless every vector has `latent_dim` values, each within ±Z_LIMIT."""
+    for i, vector in enumerate(z):
+        if len(vector) != model.latent_dim:
+            raise _validation(
+                ("body", "z", i), f"expected {model.latent_dim} values, got {len(vector)}"
+            )
+        if any(abs(v) > Z_LIMIT for v in vector):
+            raise _validation(("body", "z", i), f"values must lie in [-{Z_LIMIT}, {Z_LIMIT}]")
 
 
 def _png(array: np.ndarray) -> bytes:
@@ -354,6 +388,19 @@ def _add_routes(app: FastAPI, service: Service) -> None:
         log.error("%s %s: %s", request.method, request.url.path, exc)
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
+    _add_ops_routes(app, service, scope)
+    _add_model_routes(app, service, key_header)
+    _add_generator_routes(app, service, scope)
+    _add_tabular_routes(app, service, scope)
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+
+def _add_ops_routes(app: FastAPI, service: Service, scope: Callable) -> None:
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
         """Liveness: the process answers."""
@@ -371,6 +418,8 @@ def _add_routes(app: FastAPI, service: Service) -> None:
         """Prometheus metrics (needs the `admin` scope)."""
         return Response(service.metrics.render(), media_type="text/plain; version=0.0.4")
 
+
+def _add_model_routes(app: FastAPI, service: Service, key_header: APIKeyHeader) -> None:
     @app.get("/v1/models", tags=["models"], response_model=ModelList)
     async def list_models(
         request: Request, key: str | None = Security(key_header)
@@ -389,28 +438,12 @@ def _add_routes(app: FastAPI, service: Service) -> None:
             raise HTTPException(404, f"no model named {name!r}")
         return service.models[name].info()
 
-    _add_generator_routes(app, service, scope)
-    _add_tabular_routes(app, service, scope)
-
-    @app.get("/", include_in_schema=False)
-    async def page() -> FileResponse:
-        return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
-
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
-
 
 def _any_scope(service: Service, request: Request, key: str | None) -> Principal:
-    """Any valid key may read metadata: try the scopes in turn (403 only if it has none)."""
-    last: HTTPException | None = None
-    for name in ("generate", "impute", "synthesize", "admin"):
-        try:
-            return service.principal(request, key, name)
-        except HTTPException as exc:
-            if exc.status_code != 403:
-                raise
-            last = exc
-    assert last is not None
-    raise last
+    """Any valid key may read metadata (403, naming `admin`, only if it has no scope)."""
+    who = service.authenticate(request, key)
+    service.authorize(who, next((s for s in SCOPES if who.allows(s)), "admin"))
+    return who
 
 
 def _add_generator_routes(app: FastAPI, service: Service, scope: Callable) -> None:
@@ -427,8 +460,7 @@ def _add_generator_routes(app: FastAPI, service: Service, scope: Callable) -> No
     )
     async def generate(req: GenerateRequest, request: Request) -> Response:
         """Draw n samples (seeded, optionally truncated, per class for conditional models)."""
-        model = service.model(request, req.model, GENERATOR_KINDS)
-        assert isinstance(model, GeneratorModel)
+        model = service.generator(request, req.model)
         service.check_n(request, req.n)
         check_labels(model, req.labels, req.n)
         z = model.latent(req.n, req.seed, req.truncation)
@@ -444,8 +476,7 @@ def _add_generator_routes(app: FastAPI, service: Service, scope: Callable) -> No
     )
     async def latent(req: LatentRequest, request: Request) -> Response:
         """Draw latent vectors, e.g. the ends of a walk through the latent space."""
-        model = service.model(request, req.model, GENERATOR_KINDS)
-        assert isinstance(model, GeneratorModel)
+        model = service.generator(request, req.model)
         service.check_n(request, req.n)
         z = model.latent(req.n, req.seed, req.truncation)
         return _json({"model": model.name, "z": z.tolist()})
@@ -459,16 +490,9 @@ def _add_generator_routes(app: FastAPI, service: Service, scope: Callable) -> No
     )
     async def decode(req: DecodeRequest, request: Request) -> Response:
         """Decode given latent vectors into samples."""
-        model = service.model(request, req.model, GENERATOR_KINDS)
-        assert isinstance(model, GeneratorModel)
+        model = service.generator(request, req.model)
         service.check_n(request, len(req.z), "z")
-        for i, vector in enumerate(req.z):
-            if len(vector) != model.latent_dim:
-                raise _validation(
-                    ("body", "z", i), f"expected {model.latent_dim} values, got {len(vector)}"
-                )
-            if any(abs(v) > Z_LIMIT for v in vector):
-                raise _validation(("body", "z", i), f"values must lie in [-{Z_LIMIT}, {Z_LIMIT}]")
+        check_latents(model, req.z)
         check_labels(model, req.labels, len(req.z))
         z = torch.tensor(req.z, dtype=torch.float32)
         labels = model.labels_for(len(req.z), 0, req.labels)
@@ -485,8 +509,7 @@ def _add_tabular_routes(app: FastAPI, service: Service, scope: Callable) -> None
     )
     async def impute(req: ImputeRequest, request: Request) -> Response:
         """Fill the nulls of the given rows."""
-        model = service.model(request, req.model, ("imputer",))
-        assert isinstance(model, TabularModel)
+        model = service.tabular(request, req.model, "imputer")
         service.check_n(request, len(req.rows), "rows", service.limits.max_rows)
         start = time.perf_counter()
         frame = check_and_observe(service, model, req.rows)
@@ -508,8 +531,7 @@ def _add_tabular_routes(app: FastAPI, service: Service, scope: Callable) -> None
         """
         from gankit.serve.stream import LineTooLong, aiter_lines, impute_line
 
-        served = service.model(request, model, ("imputer",))
-        assert isinstance(served, TabularModel)
+        served = service.tabular(request, model, "imputer")
         limit = service.limits.max_body_bytes
 
         async def produce():
@@ -536,8 +558,7 @@ def _add_tabular_routes(app: FastAPI, service: Service, scope: Callable) -> None
     )
     async def synthesize(req: SynthesizeRequest, request: Request) -> Response:
         """Draw n synthetic rows."""
-        model = service.model(request, req.model, ("tabular-synth",))
-        assert isinstance(model, TabularModel)
+        model = service.tabular(request, req.model, "tabular-synth")
         service.check_n(request, req.n, "n", service.limits.max_rows)
         if req.conditions and (errors := model.check_conditions(req.conditions)):
             raise RequestValidationError(errors)
