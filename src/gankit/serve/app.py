@@ -529,7 +529,7 @@ def _add_tabular_routes(app: FastAPI, service: Service, scope: Callable) -> None
 
         Each output line is {"row": {...}, "latency_ms": x} or {"line": i, "error": [...]}.
         """
-        from gankit.serve.stream import LineTooLong, aiter_lines, impute_line
+        from gankit.serve.stream import LineTooLong, aiter_lines, error_line, impute_line
 
         served = service.tabular(request, model, "imputer")
         limit = service.limits.max_body_bytes
@@ -543,10 +543,7 @@ def _add_tabular_routes(app: FastAPI, service: Service, scope: Callable) -> None
                     if out is not None:
                         yield out + "\n"
             except LineTooLong as exc:
-                yield (
-                    json.dumps({"line": index, "error": [{"loc": ["line"], "msg": str(exc)}]})
-                    + "\n"
-                )
+                yield error_line(index, [{"loc": ["line"], "msg": str(exc)}]) + "\n"
 
         return LineStream(produce())
 
@@ -595,7 +592,7 @@ def check_and_observe(service: Service, model: TabularModel, rows: Sequence[Any]
     if check.errors:
         raise RequestValidationError(check.errors)
     service.metrics.observe_inputs(
-        model.name, [c.name for c in model.columns], check.missing, check.out_of_range, len(rows)
+        model.name, model.column_names, check.missing, check.out_of_range, len(rows)
     )
     return check.frame
 

@@ -185,6 +185,11 @@ class TabularModel(ServedModel):
         self.columns = columns_from_schema(spec.get("schema"), f"{name}/model.json")
         self._lock = threading.Lock()
 
+    @property
+    def column_names(self) -> list[str]:
+        """The schema's column names, in order."""
+        return [c.name for c in self.columns]
+
     def info(self) -> dict[str, Any]:
         """Adds the column list clients must follow."""
         out = super().info()
@@ -237,7 +242,7 @@ class TabularModel(ServedModel):
 
     def rows_out(self, frame: Any) -> list[dict[str, Any]]:
         """DataFrame -> JSON-ready rows (NaN becomes null)."""
-        names = [c.name for c in self.columns]
+        names = self.column_names
         columns = {}
         for name in names:
             values = frame[name].tolist() if name in frame else [None] * len(frame)
@@ -254,7 +259,7 @@ class TabularModel(ServedModel):
             frame = frame.to_numpy(dtype=np.float64 if numeric else object)
         with self._lock:
             filled = self.obj.transform(frame)
-        return _as_frame(filled, [c.name for c in self.columns])
+        return _as_frame(filled, self.column_names)
 
     def check_conditions(self, conditions: dict[str, Any]) -> list[dict[str, Any]]:
         """Errors for conditions that are not a known category of a categorical column."""
@@ -287,7 +292,7 @@ class TabularModel(ServedModel):
                     torch.manual_seed(seed)
                     np.random.seed(seed % (2**32))
                 rows = self.obj.sample(n)
-        return _as_frame(rows, [c.name for c in self.columns])
+        return _as_frame(rows, self.column_names)
 
 
 @dataclass
@@ -440,8 +445,3 @@ def load_models(
         served[model.name] = model
         log.info("serving %s (%s, %s) from %s", model.name, model.kind, model.runtime, directory)
     return served, refused
-
-
-def finite(value: float) -> bool:
-    """True for a finite number."""
-    return math.isfinite(value)

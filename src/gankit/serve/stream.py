@@ -41,21 +41,21 @@ def impute_line(
     try:
         row = json.loads(line)
     except json.JSONDecodeError as exc:
-        return json.dumps(
-            {"line": index, "error": [{"loc": ["line"], "msg": f"invalid JSON ({exc})"}]}
-        )
+        return error_line(index, [{"loc": ["line"], "msg": f"invalid JSON ({exc})"}])
     check = model.check_rows([row], loc=())
     if check.errors:
-        errors = [{**e, "loc": e["loc"][1:]} for e in check.errors]
-        return json.dumps({"line": index, "error": errors})
+        return error_line(index, [{**e, "loc": e["loc"][1:]} for e in check.errors])
     if metrics is not None:
-        metrics.observe_inputs(
-            model.name, [c.name for c in model.columns], check.missing, check.out_of_range, 1
-        )
+        metrics.observe_inputs(model.name, model.column_names, check.missing, check.out_of_range, 1)
     filled = model.rows_out(model.impute(check.frame))[0]
     if not latency:
         return json.dumps(filled)
     return json.dumps({"row": filled, "latency_ms": round((time.perf_counter() - start) * 1000, 3)})
+
+
+def error_line(index: int, errors: list[dict[str, Any]]) -> str:
+    """The output line for input line `index` that failed: {"line": index, "error": errors}."""
+    return json.dumps({"line": index, "error": errors})
 
 
 class LineTooLong(ValueError):
