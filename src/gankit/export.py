@@ -423,7 +423,7 @@ def compression_report(
         timing = {}
         for batch in (1, 64):
             zb = z[:batch].numpy()
-            timing[f"ort_ms_batch{batch}"] = _median_ms(
+            timing[f"ort_ms_batch{batch}"] = median_ms(
                 lambda zb=zb: session.run(None, {"z": zb}), seconds
             )
         size_file = weights if weights is not None else onnx_path
@@ -457,7 +457,7 @@ def compression_report(
     eager = {}
     for batch in (1, 64):
         with torch.inference_mode():
-            eager[f"eager_ms_batch{batch}"] = _median_ms(
+            eager[f"eager_ms_batch{batch}"] = median_ms(
                 lambda b=batch: generator.module(z[:b]), seconds
             )
     return {
@@ -471,7 +471,8 @@ def compression_report(
     }
 
 
-def _median_ms(fn: Any, seconds: float) -> float:
+def median_ms(fn: Any, seconds: float) -> float:
+    """Median wall time of `fn()` in ms over repeated calls for about `seconds` (>= 5 calls)."""
     fn()
     times: list[float] = []
     stop = time.perf_counter() + seconds

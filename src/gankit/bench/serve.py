@@ -32,6 +32,7 @@ import torch
 
 from gankit.bench.common import format_table
 from gankit.config import ModelConfig
+from gankit.export import median_ms
 from gankit.modeldir import write_model_dir
 from gankit.nets import architecture_spec, build_generator
 
@@ -217,18 +218,6 @@ def load_test(port: int, request: bytes, seconds: float, clients: int = CLIENTS)
 
 
 # --------------------------------------------------------------------------- raw model timing
-
-
-def median_ms(fn: Any, seconds: float) -> float:
-    """Median wall time of `fn()` in ms over repeated calls for about `seconds`."""
-    fn()
-    times: list[float] = []
-    stop = time.perf_counter() + seconds
-    while time.perf_counter() < stop or len(times) < 5:
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return round(float(np.median(times)) * 1000, 4)
 
 
 def runtime_comparison(model_dir: Path, seconds: float) -> list[dict[str, Any]]:
