@@ -65,51 +65,51 @@ def _scan(
     return {"in_real": in_real, "in_fake": in_fake, "density": density_count, "covered": covered}
 
 
-def _prepare(real: Any, fake: Any, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+def _counts(
+    real: Any, fake: Any, k: int, block: int, dtype: torch.dtype, fake_balls: bool
+) -> tuple[dict[str, torch.Tensor], int]:
+    """k-NN radii (of the real set, and of the fake set if `fake_balls`), the scan, n_fake."""
     x = as_features(real, "real", dtype)
     y = as_features(fake, "fake", dtype)
     check_same_dim(x, y, ("real", "fake"))
-    return x, y
-
-
-def precision_recall(
-    *, real: Any, fake: Any, k: int = 3, block: int = 1024, dtype: torch.dtype = torch.float64
-) -> dict[str, float]:
-    """Improved precision and recall with k-NN balls (k = 3 as in the paper)."""
-    x, y = _prepare(real, fake, dtype)
     r_real = kth_neighbour_sq_radii(x, k, block)
-    r_fake = kth_neighbour_sq_radii(y, k, block)
-    counts = _scan(x, y, r_real, r_fake, block)
+    r_fake = kth_neighbour_sq_radii(y, k, block) if fake_balls else None
+    return _scan(x, y, r_real, r_fake, block), y.shape[0]
+
+
+def _pr_values(counts: dict[str, torch.Tensor]) -> dict[str, float]:
     return {
         "precision": float(counts["in_real"].double().mean()),
         "recall": float(counts["in_fake"].double().mean()),
     }
 
 
+def _dc_values(counts: dict[str, torch.Tensor], k: int, n_fake: int) -> dict[str, float]:
+    return {
+        "density": float(counts["density"] / (k * n_fake)),
+        "coverage": float(counts["covered"].double().mean()),
+    }
+
+
+def precision_recall(
+    *, real: Any, fake: Any, k: int = 3, block: int = 1024, dtype: torch.dtype = torch.float64
+) -> dict[str, float]:
+    """Improved precision and recall with k-NN balls (k = 3 as in the paper)."""
+    counts, _ = _counts(real, fake, k, block, dtype, fake_balls=True)
+    return _pr_values(counts)
+
+
 def density_coverage(
     *, real: Any, fake: Any, k: int = 5, block: int = 1024, dtype: torch.dtype = torch.float64
 ) -> dict[str, float]:
     """Density and coverage with k-NN balls around real samples only (k = 5 as in the paper)."""
-    x, y = _prepare(real, fake, dtype)
-    r_real = kth_neighbour_sq_radii(x, k, block)
-    counts = _scan(x, y, r_real, None, block)
-    return {
-        "density": float(counts["density"] / (k * y.shape[0])),
-        "coverage": float(counts["covered"].double().mean()),
-    }
+    counts, n_fake = _counts(real, fake, k, block, dtype, fake_balls=False)
+    return _dc_values(counts, k, n_fake)
 
 
 def prdc(
     *, real: Any, fake: Any, k: int = 5, block: int = 1024, dtype: torch.dtype = torch.float64
 ) -> dict[str, float]:
     """All four with one k, as `prdc.compute_prdc` returns them (one pass over the data)."""
-    x, y = _prepare(real, fake, dtype)
-    r_real = kth_neighbour_sq_radii(x, k, block)
-    r_fake = kth_neighbour_sq_radii(y, k, block)
-    c = _scan(x, y, r_real, r_fake, block)
-    return {
-        "precision": float(c["in_real"].double().mean()),
-        "recall": float(c["in_fake"].double().mean()),
-        "density": float(c["density"] / (k * y.shape[0])),
-        "coverage": float(c["covered"].double().mean()),
-    }
+    counts, n_fake = _counts(real, fake, k, block, dtype, fake_balls=True)
+    return {**_pr_values(counts), **_dc_values(counts, k, n_fake)}
