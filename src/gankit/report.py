@@ -67,21 +67,18 @@ def _figure_png(fig: Any) -> bytes:
 
 def _real_data(gen: Any, n: int) -> tuple[torch.Tensor | None, str]:
     """Real samples comparable with the generator's, and what they are."""
-    data = {**(gen.spec.get("config", {}).get("data") or {}), **gen.spec.get("data", {})}
+    from gankit.metrics.evaluate import run_data, toy_mixture
+
+    data = run_data(gen.spec)
     name = data.get("name")
     if name == "digits":
         from gankit.data import load_digits
 
         return load_digits("train")[0], "digits train split"
     if name in ("ring", "grid"):
-        from gankit.data import grid_means, ring_means, sample_mixture
+        from gankit.data import sample_mixture
 
-        means = (
-            ring_means(int(data.get("modes", 8)), float(data.get("radius", 1.0)))
-            if name == "ring"
-            else grid_means(int(data.get("size", 5)), float(data.get("spacing", 2.0)))
-        )
-        std = float(data.get("std") or {"ring": 0.01, "grid": 0.05}[name])
+        means, std = toy_mixture(data)
         return sample_mixture(means, n, std, seed=1), f"{name} mixture samples"
     return None, ""
 
@@ -147,14 +144,13 @@ ORDER = (
 
 
 def _metric_table(records: dict[str, Any]) -> str:
+    from gankit.metrics.evaluate import format_value
+
     rows = []
     names = sorted(records, key=lambda k: (ORDER.index(k) if k in ORDER else len(ORDER), k))
     for name in names:
         r = records[name]
-        value = "n/a" if r.get("value") is None else f"{r['value']:.6g}"
-        spread = r.get("details", {}).get("std", r.get("details", {}).get("se"))
-        if spread is not None:
-            value += f" ± {spread:.2g}"
+        value = format_value(r)
         sha = (r.get("extractor_sha256") or "")[:12]
         cells = [
             name,

@@ -34,6 +34,32 @@ ALL_METRICS = ("fd", "kid", "is", "pr", "dc", "parzen", "memorization", "modes")
 TOY_STD = {"ring": 0.01, "grid": 0.05}
 
 
+def run_data(spec: dict[str, Any]) -> dict[str, Any]:
+    """What the generator was trained on: model.json's `data` over its config's `data`."""
+    return {**(spec.get("config", {}).get("data") or {}), **spec.get("data", {})}
+
+
+def toy_mixture(data: dict[str, Any]) -> tuple[torch.Tensor, float]:
+    """The means and std of a ring or grid run's true Gaussian mixture."""
+    from gankit.data import grid_means, ring_means
+
+    name = str(data.get("name"))
+    if name == "ring":
+        means = ring_means(int(data.get("modes", 8)), float(data.get("radius", 1.0)))
+    else:
+        means = grid_means(int(data.get("size", 5)), float(data.get("spacing", 2.0)))
+    return means, float(data.get("std") or TOY_STD[name])
+
+
+def format_value(record: dict[str, Any]) -> str:
+    """A record's value to 6 significant digits, ± its std (or s.e.) when it has one."""
+    value = record.get("value")
+    shown = "n/a" if value is None else f"{value:.6g}"
+    details = record.get("details", {})
+    spread = details.get("std", details.get("se"))
+    return shown if spread is None else f"{shown} ± {spread:.2g}"
+
+
 def _load_generator(run_dir: str | os.PathLike) -> Any:
     from gankit.generator import load_generator
 
@@ -208,15 +234,10 @@ def _stacked(fake: torch.Tensor, seed: int) -> list[MetricRecord]:
 def _toy(
     fake: torch.Tensor, data: dict[str, Any], wanted: set[str], seed: int
 ) -> list[MetricRecord]:
-    from gankit.data import grid_means, ring_means, sample_mixture
+    from gankit.data import sample_mixture
     from gankit.metrics.features import PixelExtractor
 
-    name = str(data.get("name"))
-    if name == "ring":
-        means = ring_means(int(data.get("modes", 8)), float(data.get("radius", 1.0)))
-    else:
-        means = grid_means(int(data.get("size", 5)), float(data.get("spacing", 2.0)))
-    std = float(data.get("std") or TOY_STD[name])
+    means, std = toy_mixture(data)
     pix = PixelExtractor()
     out: list[MetricRecord] = []
     if "modes" in wanted:
@@ -289,8 +310,7 @@ def evaluate(
         raise ConfigError(f"n must be at least 10 (10 IS splits), got {n}")
     wanted = set(metrics or ALL_METRICS)
     gen = _load_generator(run_dir)
-    data = gen.spec.get("data", {})
-    data = {**(gen.spec.get("config", {}).get("data") or {}), **data}
+    data = run_data(gen.spec)
     shape, name = tuple(data.get("shape") or ()), data.get("name")
     fake = _sample(gen, n, seed)
     if name in ("ring", "grid"):
@@ -332,10 +352,6 @@ def format_records(records: dict[str, dict[str, Any]]) -> str:
 
     rows = []
     for name, r in records.items():
-        value = r["value"]
-        shown = "n/a" if value is None else f"{value:.6g}"
-        extra = r["details"].get("std", r["details"].get("se"))
-        if extra is not None:
-            shown += f" ± {extra:.2g}"
-        rows.append([name, shown, r["extractor"], r["n_real"], r["n_fake"], r["protocol"]])
+        row = [name, format_value(r), r["extractor"], r["n_real"], r["n_fake"], r["protocol"]]
+        rows.append(row)
     return format_table(["metric", "value", "extractor", "n_real", "n_fake", "protocol"], rows)
