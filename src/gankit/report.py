@@ -218,63 +218,91 @@ def _load_eval(run: Path, n: int) -> dict[str, Any]:
     return evaluate(run, n=n)
 
 
+def _interpolation(gen: Any) -> str:
+    interp = torch.cat([gen.interpolate(10, seed=s) for s in range(6)])
+    return (
+        _img(_grid_png(interp, nrow=10), "interpolation")
+        + '<p class="note">Each row: 10 steps on the line between two z.</p>'
+    )
+
+
+def _image_sections(
+    run: Path, gen: Any, fake: torch.Tensor, real: torch.Tensor | None, real_name: str
+) -> list[tuple[str, str]]:
+    """Sample grid, samples over training, interpolation, nearest training example."""
+    sections = [
+        ("Samples", _img(_grid_png(fake[:64]), "sample grid")),
+        ("Samples over training time", _training_samples(run)),
+        ("Interpolation in z", _interpolation(gen)),
+    ]
+    if real is not None:
+        sections.append(
+            (
+                "Nearest training example",
+                _img(_nearest_png(gen, fake, real), "nearest neighbours")
+                + '<p class="note">Top: generated; bottom: '
+                f"nearest image of the {real_name} (pixel L2).</p>",
+            )
+        )
+    return sections
+
+
+def _points_sections(
+    run: Path, fake: torch.Tensor, real: torch.Tensor | None
+) -> list[tuple[str, str]]:
+    """A scatter plot of generated vs real points and the training-time snapshots."""
+    from gankit.viz import plot_points
+
+    png = _png_from(lambda p: plot_points(fake, p, real=real, title="generated vs real"))
+    return [
+        ("Samples", _img(png, "samples")),
+        ("Samples over training time", _training_samples(run, False)),
+    ]
+
+
+def _embedding_section(gen: Any, fake: torch.Tensor, real: torch.Tensor) -> tuple[str, str]:
+    m = min(500, len(real), len(fake))
+    fr, what = _features(gen, real[:m])
+    ff, _ = _features(gen, fake[:m])
+    return ("Real vs generated: 2-D embedding", _img(_embedding_png(fr, ff, what), "embedding"))
+
+
+def _config_text(run: Path, gen: Any) -> str:
+    """The run's config.yaml, or the config recorded in model.json."""
+    if (run / "config.yaml").is_file():
+        return (run / "config.yaml").read_text()
+    return json.dumps(gen.spec.get("config", {}), indent=1)
+
+
+def _page(run: Path, gen: Any, sections: list[tuple[str, str]]) -> str:
+    title = f"gankit run report: {html.escape(run.name)}"
+    body = "".join(f"<h2>{h}</h2>\n{c}\n" for h, c in sections)
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title>"
+        f"<style>{CSS}</style></head><body><h1>{title}</h1>"
+        f"<p class='note'>step {gen.spec.get('step')}, generator sha256 "
+        f"{str(gen.spec.get('weights_sha256'))[:16]}…</p>{body}</body></html>"
+    )
+
+
 def write_report(run_dir: str | os.PathLike, n: int = 2000) -> Path:
     """Write `report.html` into the run directory and return its path."""
     from gankit.generator import load_generator
-    from gankit.viz import plot_points
 
     run = Path(run_dir)
     gen = load_generator(run)
     records = _load_eval(run, max(n, 10))
     fake = gen.sample(n, seed=0)
     real, real_name = _real_data(gen, n)
-    config_text = (
-        (run / "config.yaml").read_text()
-        if (run / "config.yaml").is_file()
-        else json.dumps(gen.spec.get("config", {}), indent=1)
-    )
-    sections: list[tuple[str, str]] = [("Configuration", f"<pre>{html.escape(config_text)}</pre>")]
+    sections = [("Configuration", f"<pre>{html.escape(_config_text(run, gen))}</pre>")]
     if gen.is_image:
-        sections.append(("Samples", _img(_grid_png(fake[:64]), "sample grid")))
-        sections.append(("Samples over training time", _training_samples(run)))
-        interp = torch.cat([gen.interpolate(10, seed=s) for s in range(6)])
-        sections.append(
-            (
-                "Interpolation in z",
-                _img(_grid_png(interp, nrow=10), "interpolation")
-                + '<p class="note">Each row: 10 steps on the line between two z.</p>',
-            )
-        )
-        if real is not None:
-            sections.append(
-                (
-                    "Nearest training example",
-                    _img(_nearest_png(gen, fake, real), "nearest neighbours")
-                    + '<p class="note">Top: generated; bottom: '
-                    f"nearest image of the {real_name} (pixel L2).</p>",
-                )
-            )
+        sections += _image_sections(run, gen, fake, real, real_name)
     else:
-        png = _png_from(lambda p: plot_points(fake, p, real=real, title="generated vs real"))
-        sections.append(("Samples", _img(png, "samples")))
-        sections.append(("Samples over training time", _training_samples(run, False)))
+        sections += _points_sections(run, fake, real)
     if real is not None:
-        m = min(500, len(real), len(fake))
-        fr, what = _features(gen, real[:m])
-        ff, _ = _features(gen, fake[:m])
-        sections.append(
-            ("Real vs generated: 2-D embedding", _img(_embedding_png(fr, ff, what), "embedding"))
-        )
+        sections.append(_embedding_section(gen, fake, real))
     sections.append(("Loss curves", _loss_curves(run)))
     sections.append(("Metrics", _metric_table(records)))
-    title = f"gankit run report: {html.escape(run.name)}"
-    body = "".join(f"<h2>{h}</h2>\n{c}\n" for h, c in sections)
-    page = (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title>"
-        f"<style>{CSS}</style></head><body><h1>{title}</h1>"
-        f"<p class='note'>step {gen.spec.get('step')}, generator sha256 "
-        f"{str(gen.spec.get('weights_sha256'))[:16]}…</p>{body}</body></html>"
-    )
     path = run / REPORT_FILE
-    atomic_write_bytes(path, page.encode("utf-8"))
+    atomic_write_bytes(path, _page(run, gen, sections).encode("utf-8"))
     return path
