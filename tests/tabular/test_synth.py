@@ -14,6 +14,7 @@ from gankit.tabular import TabularGAN
 from gankit.tabular.synthesizer import (
     Activation,
     CondSampler,
+    Generator,
     ModeEncoder,
     column_shape_score,
     correlation_score,
@@ -126,3 +127,21 @@ def test_activation_matches_per_span_softmax_and_tanh():
         ref = torch.tanh(block) if span.activation == "tanh" else torch.softmax(block, 1)
         assert torch.allclose(out[:, pos : pos + span.width], ref, atol=1e-6)
         pos += span.width
+
+
+def test_ema_update_is_a_lerp_and_copies_batchnorm_stats():
+    model = TabularGAN(ema=0.9)
+    gen = Generator(2, 0, (4,), 3)
+    model.generator_ = Generator(2, 0, (4,), 3)
+    with torch.no_grad():
+        for p in model.generator_.parameters():
+            p.zero_()
+        for p in gen.parameters():
+            p.fill_(1.0)
+        gen.net[0].bn.running_mean.fill_(3.0)
+    model._update_ema(gen)
+    for p in model.generator_.parameters():
+        assert torch.allclose(p, torch.full_like(p, 0.1))
+    assert torch.allclose(model.generator_.net[0].bn.running_mean, torch.full((4,), 3.0))
+    with pytest.raises(ConfigError, match="ema"):
+        TabularGAN(ema=1.0).fit(pd.DataFrame({"x": np.arange(40.0)}))

@@ -296,7 +296,9 @@ class TabularGAN:
     Parameters: `n_steps` (optimisation steps of G; an "epoch" of CTGAN on a 500-row table is
     one step), `batch_size` (rounded to a multiple of `pac`; default 500 as in CTGAN; rows are
     drawn with replacement, so it may exceed the table's size),
-    `z_dim`, `hidden`, `pac`, `lr`, `gp_weight`, `critic_steps`, `early_stopping` (evaluate a
+    `z_dim`, `hidden`, `pac`, `lr`, `gp_weight`, `critic_steps`, `ema` (decay of an exponential
+    moving average of G's weights, which is what gets sampled; 0 = off; 0.99 lifted the
+    column-shape score from ~0.67 to ~0.82 on breast at 600 steps), `early_stopping` (evaluate a
     fidelity score every `eval_every` steps and keep the best generator; stop after `patience`
     evaluations without gain), `random_state`.
     """
@@ -311,6 +313,7 @@ class TabularGAN:
         lr: float = 2e-4,
         gp_weight: float = 10.0,
         critic_steps: int = 1,
+        ema: float = 0.99,
         early_stopping: bool = False,
         eval_every: int = 100,
         patience: int = 5,
@@ -324,6 +327,7 @@ class TabularGAN:
         self.lr = lr
         self.gp_weight = gp_weight
         self.critic_steps = critic_steps
+        self.ema = ema
         self.early_stopping = early_stopping
         self.eval_every = eval_every
         self.patience = patience
@@ -376,6 +380,8 @@ class TabularGAN:
                 "TabularGAN: n_steps, pac, critic_steps must be >= 1 and lr > 0; got "
                 f"{self.n_steps}, {self.pac}, {self.critic_steps}, {self.lr}"
             )
+        if not 0.0 <= self.ema < 1.0:
+            raise ConfigError(f"TabularGAN: ema must be in [0, 1), got {self.ema}")
 
     def _batch(self, n: int) -> int:
         size = self.batch_size or 500  # rows are drawn with replacement: may exceed n
@@ -383,12 +389,12 @@ class TabularGAN:
 
     def _train(self, train: np.ndarray, rng: np.random.Generator) -> None:
         spans, cond_dim = Activation(self.encoder_.spans), self.sampler_.cond_dim
-        self.generator_ = Generator(self.z_dim, cond_dim, self.hidden, self.encoder_.width)
+        gen = Generator(self.z_dim, cond_dim, self.hidden, self.encoder_.width)
+        # with EMA, generator_ is the running average of gen's weights (what is sampled)
+        self.generator_ = copy.deepcopy(gen) if self.ema else gen
         critic = PacCritic(self.encoder_.width + cond_dim, self.hidden, self.pac)
         betas = (0.5, 0.9)
-        opt_g = torch.optim.Adam(
-            self.generator_.parameters(), lr=self.lr, betas=betas, weight_decay=1e-6
-        )
+        opt_g = torch.optim.Adam(gen.parameters(), lr=self.lr, betas=betas, weight_decay=1e-6)
         opt_d = torch.optim.Adam(critic.parameters(), lr=self.lr, betas=betas, weight_decay=1e-6)
         data = torch.from_numpy(train)
         batch = self._batch(len(train))
@@ -398,7 +404,7 @@ class TabularGAN:
             for _ in range(self.critic_steps):
                 cond, cols, rows = self._conditions(batch, rng)
                 with torch.no_grad():  # no graph through G for the critic's step
-                    fake = spans(self.generator_(torch.randn(batch, self.z_dim), cond))
+                    fake = spans(gen(torch.randn(batch, self.z_dim), cond))
                 perm = rng.permutation(batch)  # real rows shuffled against the conditions
                 real = torch.cat([data[rows[perm]], cond[perm]], 1)
                 fake_in = torch.cat([fake, cond], 1)
@@ -411,12 +417,14 @@ class TabularGAN:
                 loss_d.backward()
                 opt_d.step()
             cond, cols, _ = self._conditions(batch, rng)
-            raw = self.generator_(torch.randn(batch, self.z_dim), cond)
+            raw = gen(torch.randn(batch, self.z_dim), cond)
             fake = spans(raw)
             loss_g = -critic(torch.cat([fake, cond], 1)).mean() + self._cond_loss(raw, cond, cols)
             opt_g.zero_grad()
             loss_g.backward()
             opt_g.step()
+            if self.ema:
+                self._update_ema(gen)
             if self.early_stopping and step % self.eval_every == 0:
                 best = self._evaluate(train, step, best, rng)
                 if step - best[2] >= self.patience * self.eval_every:
@@ -425,6 +433,14 @@ class TabularGAN:
             self.generator_.load_state_dict(best[1])
         self.steps_done_ = step
         self.generator_.eval()
+
+    def _update_ema(self, gen: Generator) -> None:
+        """generator_ <- ema * generator_ + (1 - ema) * gen; BatchNorm statistics copied."""
+        with torch.no_grad():
+            avg = list(self.generator_.parameters())
+            torch._foreach_lerp_(avg, list(gen.parameters()), 1.0 - self.ema)
+            for mine, theirs in zip(self.generator_.buffers(), gen.buffers(), strict=True):
+                mine.copy_(theirs)
 
     def _conditions(self, batch: int, rng: np.random.Generator):
         if not self.sampler_.spans:
@@ -608,6 +624,7 @@ class TabularGAN:
                 "lr": self.lr,
                 "gp_weight": self.gp_weight,
                 "critic_steps": self.critic_steps,
+                "ema": self.ema,
                 "early_stopping": self.early_stopping,
                 "eval_every": self.eval_every,
                 "patience": self.patience,
