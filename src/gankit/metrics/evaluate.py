@@ -105,9 +105,22 @@ def _feature_metrics(
     fake_features: torch.Tensor | None = None,
 ) -> list[MetricRecord]:
     """FD, KID, IS, P/R, D/C from one extractor's features (of `fake`, unless given)."""
-    out: list[MetricRecord] = []
     fr = ext.features(real)
     ff = ext.features(fake) if fake_features is None else fake_features
+    records = _distribution_records(fr, ff, ext, wanted, seed, logits)
+    return records + _manifold_records(fr, ff, ext, wanted, seed)
+
+
+def _distribution_records(
+    fr: torch.Tensor,
+    ff: torch.Tensor,
+    ext: Any,
+    wanted: set[str],
+    seed: int,
+    logits: torch.Tensor | None,
+) -> list[MetricRecord]:
+    """FD and KID of the feature sets; IS of the fake logits."""
+    out: list[MetricRecord] = []
     nr, nf = len(fr), len(ff)
     if "fd" in wanted:
         out.append(
@@ -152,7 +165,16 @@ def _feature_metrics(
                 splits=score.splits,
             )
         )
-    m = min(nr, nf)  # P/R and D/C depend on set sizes: compare equal-sized sets
+    return out
+
+
+def _manifold_records(
+    fr: torch.Tensor, ff: torch.Tensor, ext: Any, wanted: set[str], seed: int
+) -> list[MetricRecord]:
+    """P/R (k = 3) and D/C (k = 5) on equal-sized real and fake feature sets."""
+    out: list[MetricRecord] = []
+    nr = len(fr)
+    m = min(nr, len(ff))  # P/R and D/C depend on set sizes: compare equal-sized sets
     if "pr" in wanted:
         pr = precision_recall(real=fr, fake=ff[:m], k=3)
         out.append(_record("precision", pr["precision"], ext, nr, m, seed, "k-NN balls, k=3, <="))
