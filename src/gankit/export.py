@@ -15,6 +15,7 @@ import logging
 import shutil
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -193,29 +194,12 @@ def export_model(
         prune_module(module, prune)
         report["sparsity"] = round(sparsity(module), 4)
     if dst != src:
-        dst.mkdir(parents=True, exist_ok=True)
-        if prune:
-            clean = {
-                k: v
-                for k, v in spec.items()
-                if k not in ("format", "weights_sha256", "onnx", "onnx_int8")
-            }
-            clean["pruned"] = {"method": "global L1 unstructured", "amount": prune}
-            write_model_dir(dst, module.state_dict(), clean)
-        else:
-            shutil.copyfile(src / WEIGHTS_FILE, dst / WEIGHTS_FILE)
-            shutil.copyfile(src / SPEC_FILE, dst / SPEC_FILE)
-        spec = verify_model_dir(dst)
+        spec = _write_copy(src, dst, spec, module, prune)
     start = time.perf_counter()
     onnx_path = export_onnx(module, generator.latent_dim, dst / ONNX_FILE, exporter)
     report["export_s"] = round(time.perf_counter() - start, 2)
-    error = parity(module, onnx_path, generator.latent_dim)
+    error = _checked_parity(module, onnx_path, generator.latent_dim)
     report["parity_max_abs"] = error
-    if not error <= PARITY_TOL:
-        onnx_path.unlink(missing_ok=True)
-        raise CheckpointError(
-            f"{onnx_path}: ONNX output differs from PyTorch by {error:.2e} > {PARITY_TOL}"
-        )
     spec["onnx"] = _entry(onnx_path, exporter, error)
     report["onnx"] = str(onnx_path)
     report["onnx_bytes"] = onnx_path.stat().st_size
@@ -229,6 +213,36 @@ def export_model(
         report["int8_max_abs"] = spec["onnx_int8"]["parity_max_abs"]
     atomic_write_json(dst / SPEC_FILE, spec)
     return report
+
+
+def _write_copy(
+    src: Path, dst: Path, spec: dict[str, Any], module: nn.Module, prune: float
+) -> dict[str, Any]:
+    """Put the model in `dst` (pruned weights with a clean spec, or a plain copy); its spec."""
+    dst.mkdir(parents=True, exist_ok=True)
+    if prune:
+        clean = {
+            k: v
+            for k, v in spec.items()
+            if k not in ("format", "weights_sha256", "onnx", "onnx_int8")
+        }
+        clean["pruned"] = {"method": "global L1 unstructured", "amount": prune}
+        write_model_dir(dst, module.state_dict(), clean)
+    else:
+        shutil.copyfile(src / WEIGHTS_FILE, dst / WEIGHTS_FILE)
+        shutil.copyfile(src / SPEC_FILE, dst / SPEC_FILE)
+    return verify_model_dir(dst)
+
+
+def _checked_parity(module: nn.Module, onnx_path: Path, latent_dim: int) -> float:
+    """The ONNX-vs-PyTorch max abs error; over PARITY_TOL the file is deleted and refused."""
+    error = parity(module, onnx_path, latent_dim)
+    if not error <= PARITY_TOL:
+        onnx_path.unlink(missing_ok=True)
+        raise CheckpointError(
+            f"{onnx_path}: ONNX output differs from PyTorch by {error:.2e} > {PARITY_TOL}"
+        )
+    return error
 
 
 def _entry(
@@ -385,6 +399,44 @@ def _quality(
     }
 
 
+@dataclass
+class _VariantProbe:
+    """What every compressed variant is measured against: fixed latents and fp32 samples."""
+
+    z: torch.Tensor
+    reference: torch.Tensor
+    shape: tuple[int, ...]
+    real: torch.Tensor | None
+    seconds: float
+
+    def row(
+        self, name: str, onnx_path: Path, weights: Path | None, sparsity_value: float = 0.0
+    ) -> dict[str, Any]:
+        """Size (of `weights`, else the ONNX file), ORT speed and quality of one variant."""
+        import gzip
+
+        session = ort_session(onnx_path)
+        out = torch.from_numpy(session.run(None, {"z": self.z.numpy()})[0])
+        timing = {}
+        for batch in (1, 64):
+            zb = self.z[:batch].numpy()
+            timing[f"ort_ms_batch{batch}"] = median_ms(
+                lambda zb=zb: session.run(None, {"z": zb}), self.seconds
+            )
+        size_file = weights if weights is not None else onnx_path
+        data = size_file.read_bytes()
+        return {
+            "variant": name,
+            "file": size_file.name,
+            "bytes": len(data),
+            "gzip_bytes": len(gzip.compress(data, 6)),
+            "sparsity": round(sparsity_value, 4),
+            **timing,
+            "quality": _quality(out, self.shape, self.real),
+            "max_abs_vs_fp32": round(float((out - self.reference).abs().max()), 6),
+        }
+
+
 def compression_report(
     model_dir: str | Path,
     work: str | Path,
@@ -400,8 +452,6 @@ def compression_report(
     call time at batch 1 and 64 with 1 thread (eager PyTorch for reference). Sizes: file bytes
     and gzip-compressed bytes (pruned weights are stored dense, so only compression shrinks them).
     """
-    import gzip
-
     import gankit
 
     work = Path(work)
@@ -415,44 +465,24 @@ def compression_report(
     z = generator.sample_latent(n, seed=0)
     with torch.inference_mode():
         reference = generator.module(z).float()
-    rows: list[dict[str, Any]] = []
-
-    def add(name: str, onnx_path: Path, weights: Path | None, sparsity_value: float = 0.0) -> None:
-        session = ort_session(onnx_path)
-        out = torch.from_numpy(session.run(None, {"z": z.numpy()})[0])
-        timing = {}
-        for batch in (1, 64):
-            zb = z[:batch].numpy()
-            timing[f"ort_ms_batch{batch}"] = median_ms(
-                lambda zb=zb: session.run(None, {"z": zb}), seconds
-            )
-        size_file = weights if weights is not None else onnx_path
-        data = size_file.read_bytes()
-        rows.append(
-            {
-                "variant": name,
-                "file": size_file.name,
-                "bytes": len(data),
-                "gzip_bytes": len(gzip.compress(data, 6)),
-                "sparsity": round(sparsity_value, 4),
-                **timing,
-                "quality": _quality(out, shape, real),
-                "max_abs_vs_fp32": round(float((out - reference).abs().max()), 6),
-            }
-        )
+    probe = _VariantProbe(z, reference, shape, real, seconds)
 
     base = export_model(model_dir, work / "fp32", quantize=True, exporter=exporter)
-    add("fp32 ONNX", Path(base["onnx"]), None)
-    add("int8 ONNX (dynamic)", Path(base["onnx_int8"]), None)
+    rows = [
+        probe.row("fp32 ONNX", Path(base["onnx"]), None),
+        probe.row("int8 ONNX (dynamic)", Path(base["onnx_int8"]), None),
+    ]
     rows[0]["weights_bytes"] = (work / "fp32" / WEIGHTS_FILE).stat().st_size
     for amount in prune_amounts:
         out_dir = work / f"pruned-{amount}"
         report = export_model(model_dir, out_dir, prune=amount, exporter=exporter)
-        add(
-            f"pruned {int(amount * 100)}% (L1, global)",
-            Path(report["onnx"]),
-            out_dir / WEIGHTS_FILE,
-            report["sparsity"],
+        rows.append(
+            probe.row(
+                f"pruned {int(amount * 100)}% (L1, global)",
+                Path(report["onnx"]),
+                out_dir / WEIGHTS_FILE,
+                report["sparsity"],
+            )
         )
     eager = {}
     for batch in (1, 64):
