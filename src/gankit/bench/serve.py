@@ -389,37 +389,35 @@ def run(quick: bool = False, seeds: int | None = None) -> dict[str, Any]:
                 if row["forward_ms"] is not None and row["p50_ms"] is not None:
                     row["overhead_p50_ms"] = round(row["p50_ms"] - row["forward_ms"], 3)
             scenarios += rows
-        batching = (
-            paired_batching(
-                served, work / "keys.json", key, work, 2 if quick else 5, 1.0 if quick else 6.0
-            )
-            if not quick
-            else []
-        )
+        batching = [] if quick else paired_batching(served, work / "keys.json", key, work, 5, 6.0)
     result = _result(scenarios, runtime, duration, imputer is not None)
     result["micro_batching"] = batching
     if batching:
-        result["table"] += "\n\n" + format_table(
-            [
-                "server (generate n=1, paired rounds)",
-                "req/s (median)",
-                "p50 ms",
-                "p99 ms",
-                "errors",
-            ],
-            [
-                [
-                    b["server"],
-                    b["requests_per_s_median"],
-                    b["p50_ms_median"],
-                    b["p99_ms_median"],
-                    b["errors"],
-                ]
-                for b in batching
-            ],
-        )
+        result["table"] += "\n\n" + _batching_table(batching)
     result["load_average_before_after"] = [round(load_before[0], 2), round(os.getloadavg()[0], 2)]
     return result
+
+
+def _batching_table(batching: list[dict[str, Any]]) -> str:
+    """The paired micro-batching rounds as a table."""
+    headers = [
+        "server (generate n=1, paired rounds)",
+        "req/s (median)",
+        "p50 ms",
+        "p99 ms",
+        "errors",
+    ]
+    rows = [
+        [
+            b["server"],
+            b["requests_per_s_median"],
+            b["p50_ms_median"],
+            b["p99_ms_median"],
+            b["errors"],
+        ]
+        for b in batching
+    ]
+    return format_table(headers, rows)
 
 
 def _result(
