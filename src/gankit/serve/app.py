@@ -529,23 +529,11 @@ def _add_tabular_routes(app: FastAPI, service: Service, scope: Callable) -> None
 
         Each output line is {"row": {...}, "latency_ms": x} or {"line": i, "error": [...]}.
         """
-        from gankit.serve.stream import LineTooLong, aiter_lines, error_line, impute_line
+        from gankit.serve.stream import impute_chunks
 
         served = service.tabular(request, model, "imputer")
         limit = service.limits.max_body_bytes
-
-        async def produce():
-            index = 0
-            try:
-                async for line in aiter_lines(request.stream(), limit):
-                    out = impute_line(served, line, index, service.metrics)
-                    index += 1
-                    if out is not None:
-                        yield out + "\n"
-            except LineTooLong as exc:
-                yield error_line(index, [{"loc": ["line"], "msg": str(exc)}]) + "\n"
-
-        return LineStream(produce())
+        return LineStream(impute_chunks(served, request.stream(), limit, service.metrics))
 
     @app.post(
         "/v1/synthesize",

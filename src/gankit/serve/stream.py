@@ -4,7 +4,7 @@
 and writes each filled row as soon as its line arrives, flushing after every line; a line that
 fails validation produces an error line and the stream goes on. At the end it returns (and the
 CLI prints to stderr) the per-record latency summary. The HTTP endpoint
-`POST /v1/impute/stream` uses `impute_line` the same way over a chunked request.
+`POST /v1/impute/stream` runs `impute_chunks`, the same per line over a chunked request.
 """
 
 from __future__ import annotations
@@ -74,6 +74,27 @@ async def aiter_lines(chunks: AsyncIterator[bytes], max_line_bytes: int) -> Asyn
             raise LineTooLong(f"a line exceeds the limit of {max_line_bytes} bytes")
     if buffer.strip():
         yield buffer.decode("utf-8", errors="replace")
+
+
+async def impute_chunks(
+    model: TabularModel,
+    chunks: AsyncIterator[bytes],
+    max_line_bytes: int,
+    metrics: ServeMetrics | None = None,
+) -> AsyncIterator[str]:
+    """Output lines (newline-terminated) for a chunked NDJSON body, each as its line arrives.
+
+    A line longer than `max_line_bytes` gets an error line and ends the stream.
+    """
+    index = 0
+    try:
+        async for line in aiter_lines(chunks, max_line_bytes):
+            out = impute_line(model, line, index, metrics)
+            index += 1
+            if out is not None:
+                yield out + "\n"
+    except LineTooLong as exc:
+        yield error_line(index, [{"loc": ["line"], "msg": str(exc)}]) + "\n"
 
 
 def stream_impute(
