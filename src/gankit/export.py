@@ -48,30 +48,42 @@ def export_onnx(
     the legacy exporter, faster to run but deprecated.
     """
     require("onnx", "export")
-    path = Path(path)
-    module = module.eval()
     z = torch.randn(2, latent_dim)
+    return _write_onnx(module.eval(), (z,), Path(path), ("z",), "samples", exporter)
+
+
+def _write_onnx(
+    module: nn.Module,
+    example: tuple[torch.Tensor, ...],
+    path: Path,
+    inputs: tuple[str, ...],
+    output: str,
+    exporter: str,
+) -> Path:
+    """Export atomically (temp file + rename), batch dimension dynamic on every input/output."""
     kwargs: dict[str, Any] = {
-        "input_names": ["z"],
-        "output_names": ["samples"],
+        "input_names": list(inputs),
+        "output_names": [output],
         "opset_version": OPSET,
     }
     if exporter == "dynamo":
         require("onnxscript", "export")
+        batch = torch.export.Dim("batch", min=1, max=65536)
         kwargs.update(
             dynamo=True,
-            dynamic_shapes={"z": {0: torch.export.Dim("batch", min=1, max=65536)}},
+            dynamic_shapes={name: {0: batch} for name in inputs},
             external_data=False,
             verbose=False,
         )
     elif exporter == "torchscript":
-        kwargs.update(dynamo=False, dynamic_axes={"z": {0: "batch"}, "samples": {0: "batch"}})
+        axes = {name: {0: "batch"} for name in (*inputs, output)}
+        kwargs.update(dynamo=False, dynamic_axes=axes)
     else:
         raise ConfigError(f"exporter must be 'dynamo' or 'torchscript', got {exporter!r}")
     tmp = path.with_name(f".{path.name}.tmp")
     with warnings.catch_warnings(), _quiet_torch_onnx():
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, (z,), str(tmp), **kwargs)
+        torch.onnx.export(module, example, str(tmp), **kwargs)
     tmp.replace(path)
     return path
 
@@ -311,25 +323,8 @@ def export_imputer(
     imputer = GANImputer.load(dst)
     network = imputer.generator_.eval()
     width = int(network.net[0].in_features) // 3  # type: ignore[arg-type]  # [fill, mask, noise]
-    path = dst / ONNX_FILE
     example = _imputer_inputs(width, 4, 0)
-    kwargs: dict[str, Any] = {"input_names": list(IMPUTER_INPUTS), "output_names": ["completed"]}
-    if exporter == "dynamo":
-        batch = torch.export.Dim("batch", min=1, max=65536)
-        kwargs.update(
-            dynamo=True,
-            external_data=False,
-            verbose=False,
-            dynamic_shapes={name: {0: batch} for name in IMPUTER_INPUTS},
-        )
-    else:
-        axes = {name: {0: "batch"} for name in (*IMPUTER_INPUTS, "completed")}
-        kwargs.update(dynamo=False, dynamic_axes=axes)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with warnings.catch_warnings(), _quiet_torch_onnx():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(network, example, str(tmp), opset_version=OPSET, **kwargs)
-    tmp.replace(path)
+    path = _write_onnx(network, example, dst / ONNX_FILE, IMPUTER_INPUTS, "completed", exporter)
     inputs = _imputer_inputs(width, 64, 1)
     with torch.inference_mode():
         expected = network(*inputs)
