@@ -332,24 +332,8 @@ def evaluate(
         raise ConfigError(f"n must be at least 10 (10 IS splits), got {n}")
     wanted = set(metrics or ALL_METRICS)
     gen = _load_generator(run_dir)
-    data = run_data(gen.spec)
-    shape, name = tuple(data.get("shape") or ()), data.get("name")
     fake = _sample(gen, n, seed)
-    if name in ("ring", "grid"):
-        records = _toy(fake, data, wanted, seed)
-    elif shape == (1, 8, 8) and name == "digits":
-        records = _digits(fake, wanted, seed)
-    elif name == "stacked-digits" and shape == (3, 8, 8):
-        records = _stacked(fake, seed)
-    elif inception_weights is not None:
-        records = _inception(
-            fake, data, wanted, seed, inception_weights, real, gen.spec.get("config", {})
-        )
-    else:
-        raise ConfigError(
-            f"{run_dir}: data {name!r} with shape {list(shape)} has no offline extractor; "
-            "pass inception_weights (gankit eval --inception-weights PATH)"
-        )
+    records = _records_for(run_dir, gen.spec, fake, wanted, seed, inception_weights, real)
     result = {r.metric: r.to_dict() for r in records}
     if write:
         from gankit.modeldir import atomic_write_json
@@ -366,6 +350,33 @@ def evaluate(
             },
         )
     return result
+
+
+def _records_for(
+    run_dir: str | os.PathLike,
+    spec: dict[str, Any],
+    fake: torch.Tensor,
+    wanted: set[str],
+    seed: int,
+    inception_weights: str | Path | None,
+    real: torch.Tensor | None,
+) -> list[MetricRecord]:
+    """The metrics that fit the generator's data, as the module docstring lists them."""
+    data = run_data(spec)
+    shape, name = tuple(data.get("shape") or ()), data.get("name")
+    if name in ("ring", "grid"):
+        return _toy(fake, data, wanted, seed)
+    if shape == (1, 8, 8) and name == "digits":
+        return _digits(fake, wanted, seed)
+    if name == "stacked-digits" and shape == (3, 8, 8):
+        return _stacked(fake, seed)
+    if inception_weights is not None:
+        config = spec.get("config", {})
+        return _inception(fake, data, wanted, seed, inception_weights, real, config)
+    raise ConfigError(
+        f"{run_dir}: data {name!r} with shape {list(shape)} has no offline extractor; "
+        "pass inception_weights (gankit eval --inception-weights PATH)"
+    )
 
 
 def format_records(records: dict[str, dict[str, Any]]) -> str:
