@@ -394,8 +394,12 @@ class TabularGAN:
         self.generator_ = copy.deepcopy(gen) if self.ema else gen
         critic = PacCritic(self.encoder_.width + cond_dim, self.hidden, self.pac)
         betas = (0.5, 0.9)
-        opt_g = torch.optim.Adam(gen.parameters(), lr=self.lr, betas=betas, weight_decay=1e-6)
-        opt_d = torch.optim.Adam(critic.parameters(), lr=self.lr, betas=betas, weight_decay=1e-6)
+        opt_g = torch.optim.Adam(
+            gen.parameters(), lr=self.lr, betas=betas, weight_decay=1e-6, fused=True
+        )
+        opt_d = torch.optim.Adam(
+            critic.parameters(), lr=self.lr, betas=betas, weight_decay=1e-6, fused=True
+        )
         data = torch.from_numpy(train)
         batch = self._batch(len(train))
         self.history_: list[dict[str, float]] = []
