@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from serve_helpers import tabular_models
 
 from gankit.bench.serve import make_generator_dir
 from gankit.serve import KeyStore, Limits, ServeOptions, create_app
 from gankit.serve.auth import make_key
 from gankit.serve.models import TabularModel
+
+from .serve_helpers import tabular_models
 
 
 @pytest.fixture(scope="session")

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
-from serve_helpers import tabular_models
 
 from gankit.bench.serve import make_generator_dir
 from gankit.serve import KeyStore, Limits, ServeOptions, create_app
 from gankit.serve.auth import make_key
+
+from .serve_helpers import tabular_models
 
 _TMP = tempfile.TemporaryDirectory(prefix="gankit-fuzz-")  # removed when the process exits
 

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import expect, sync_playwright
-from serve_helpers import LiveServer, tabular_models
 
 from gankit.serve import ServeOptions, create_app
+
+from .serve_helpers import LiveServer, tabular_models
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [

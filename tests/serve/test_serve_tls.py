@@ -13,9 +13,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from serve_helpers import LiveServer
 
 from gankit.serve import ServeOptions, create_app
+
+from .serve_helpers import LiveServer
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:
