@@ -195,10 +195,9 @@ def test_categorical_latent_feeds_a_uniform_one_hot_code() -> None:
 
 
 def test_train_with_every_option_then_reload_the_generator(tmp_path) -> None:
-    from tests.conftest import TINY_DIGITS
-
     from gankit.generator import load_generator
     from gankit.train.trainer import train
+    from tests.conftest import TINY_DIGITS
 
     cfg = load_config(
         None,
