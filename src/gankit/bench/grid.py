@@ -7,9 +7,7 @@ best recipe (`configs/grid-best.yaml`); and 2,500 real draws (the 98.9 % HQ ceil
 
 from __future__ import annotations
 
-from typing import Any
-
-from gankit.bench.mixture import Recipe, _plot_dir, run_mixture
+from gankit.bench.mixture import Recipe, mixture_benchmark
 from gankit.data.toy import GRID_PRESET, grid_means
 
 PUBLISHED = [
@@ -26,21 +24,10 @@ RECIPES = [
 ]
 
 
-def run(
-    quick: bool = False,
-    seeds: int | None = None,
-    plot_dir: str | None = None,
-    steps: int | None = None,
-) -> dict[str, Any]:
-    """Train and score the grid rows (quick: tiny nets, 150 steps, 1 seed)."""
-    return run_mixture(
-        "grid",
-        grid_means(GRID_PRESET["size"], GRID_PRESET["spacing"]),
-        GRID_PRESET["std"],
-        RECIPES,
-        PUBLISHED,
-        quick,
-        seeds,
-        _plot_dir(quick, plot_dir),
-        steps,
-    )
+run = mixture_benchmark(
+    "grid",
+    grid_means(GRID_PRESET["size"], GRID_PRESET["spacing"]),
+    GRID_PRESET["std"],
+    RECIPES,
+    PUBLISHED,
+)

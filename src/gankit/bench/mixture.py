@@ -172,6 +172,29 @@ def _table(name: str, rows: dict[str, Any], published: list[dict[str, Any]]) -> 
     return format_table(["method", "source", f"{name}: modes / % HQ", "reverse KL"], lines)
 
 
+def mixture_benchmark(
+    name: str,
+    means: torch.Tensor,
+    std: float,
+    recipes: list[Recipe],
+    published: list[dict[str, Any]],
+):
+    """The `run()` of a mixture benchmark: ring and grid differ only in these arguments."""
+
+    def run(
+        quick: bool = False,
+        seeds: int | None = None,
+        plot_dir: str | None = None,
+        steps: int | None = None,
+    ) -> dict[str, Any]:
+        """Train and score the rows (quick: tiny nets, 150 steps, 1 seed)."""
+        return run_mixture(
+            name, means, std, recipes, published, quick, seeds, _plot_dir(quick, plot_dir), steps
+        )
+
+    return run
+
+
 def _plot_dir(quick: bool, plot_dir: str | None) -> Path | None:
     """Where scatter plots go: `plot_dir`, else ./bench-plots for full runs, none for quick."""
     if plot_dir:

@@ -7,9 +7,7 @@ best recipe (`configs/ring-best.yaml`); and 2,500 real draws (the 98.9 % HQ ceil
 
 from __future__ import annotations
 
-from typing import Any
-
-from gankit.bench.mixture import Recipe, _plot_dir, run_mixture
+from gankit.bench.mixture import Recipe, mixture_benchmark
 from gankit.data.toy import RING_PRESET, ring_means
 
 PUBLISHED = [
@@ -26,21 +24,10 @@ RECIPES = [
 ]
 
 
-def run(
-    quick: bool = False,
-    seeds: int | None = None,
-    plot_dir: str | None = None,
-    steps: int | None = None,
-) -> dict[str, Any]:
-    """Train and score the ring rows (quick: tiny nets, 150 steps, 1 seed)."""
-    return run_mixture(
-        "ring",
-        ring_means(RING_PRESET["modes"], RING_PRESET["radius"]),
-        RING_PRESET["std"],
-        RECIPES,
-        PUBLISHED,
-        quick,
-        seeds,
-        _plot_dir(quick, plot_dir),
-        steps,
-    )
+run = mixture_benchmark(
+    "ring",
+    ring_means(RING_PRESET["modes"], RING_PRESET["radius"]),
+    RING_PRESET["std"],
+    RECIPES,
+    PUBLISHED,
+)
