@@ -49,3 +49,10 @@ def test_written_files_follow_umask(tmp_path):
         os.umask(old)
     for name in ("model.json", "model.safetensors"):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o644
+
+
+def test_expected_kind_is_checked(tmp_path):
+    write_model_dir(tmp_path, {"w": torch.ones(2)}, {"kind": "imputer"})
+    assert read_model_dir(tmp_path, ("imputer",))[1]["kind"] == "imputer"
+    with pytest.raises(CheckpointError, match="model kind is 'imputer', expected tabular-synth"):
+        read_model_dir(tmp_path, ("tabular-synth",))

@@ -88,12 +88,7 @@ class Generator:
 
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> Generator:
     """Load a generator from a run or model directory; checks the SHA-256, never unpickles."""
-    tensors, spec = read_model_dir(path)
-    if spec.get("kind") not in GENERATOR_KINDS:
-        raise CheckpointError(
-            f"{path}: model kind is {spec.get('kind')!r}, not a generator "
-            f"({', '.join(GENERATOR_KINDS)})"
-        )
+    tensors, spec = read_model_dir(path, GENERATOR_KINDS)
     try:
         module = build_generator(spec["architecture"])
         module.load_state_dict(tensors)

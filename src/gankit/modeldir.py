@@ -129,9 +129,18 @@ def verify_model_dir(directory: str | os.PathLike) -> dict[str, Any]:
     return spec
 
 
-def read_model_dir(directory: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Load (tensors, spec) after checking the hash; never unpickles."""
+def read_model_dir(
+    directory: str | os.PathLike, kinds: tuple[str, ...] | None = None
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Load (tensors, spec) after checking the hash (and the kind, if `kinds` is given).
+
+    Never unpickles.
+    """
     spec = verify_model_dir(directory)
+    if kinds is not None and spec.get("kind") not in kinds:
+        raise CheckpointError(
+            f"{directory}: model kind is {spec.get('kind')!r}, expected {' or '.join(kinds)}"
+        )
     weights = Path(directory) / WEIGHTS_FILE
     try:
         tensors = load_file(str(weights))

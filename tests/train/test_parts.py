@@ -58,5 +58,5 @@ def test_load_generator_refuses_other_kinds(tmp_path):
     from gankit.modeldir import write_model_dir
 
     write_model_dir(tmp_path, {"w": torch.ones(1)}, {"kind": "imputer"})
-    with pytest.raises(CheckpointError, match="not a generator"):
+    with pytest.raises(CheckpointError, match="expected image-generator or toy-generator"):
         gankit.load_generator(tmp_path)

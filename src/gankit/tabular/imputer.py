@@ -487,11 +487,7 @@ class GANImputer(TransformerMixin, BaseEstimator):
     @classmethod
     def load(cls, directory: str | Path) -> GANImputer:
         """Load a saved imputer (hash-checked, no pickle)."""
-        tensors, spec = read_model_dir(directory)
-        if spec.get("kind") != SPEC_KIND:
-            raise CheckpointError(
-                f"{directory}: model kind is {spec.get('kind')!r}, expected {SPEC_KIND!r}"
-            )
+        tensors, spec = read_model_dir(directory, (SPEC_KIND,))
         try:
             model = cls(**spec["params"])
             fitted = spec["fitted"]

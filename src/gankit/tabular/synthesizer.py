@@ -645,11 +645,7 @@ class TabularGAN:
     @classmethod
     def load(cls, directory: str | Path) -> TabularGAN:
         """Load a saved synthesizer (hash-checked, no pickle)."""
-        tensors, spec = read_model_dir(directory)
-        if spec.get("kind") != SPEC_KIND:
-            raise CheckpointError(
-                f"{directory}: model kind is {spec.get('kind')!r}, expected {SPEC_KIND!r}"
-            )
+        tensors, spec = read_model_dir(directory, (SPEC_KIND,))
         try:
             params = dict(spec["params"])
             params["hidden"] = tuple(params["hidden"])
