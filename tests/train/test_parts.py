@@ -60,3 +60,14 @@ def test_load_generator_refuses_other_kinds(tmp_path):
     write_model_dir(tmp_path, {"w": torch.ones(1)}, {"kind": "imputer"})
     with pytest.raises(CheckpointError, match="expected image-generator or toy-generator"):
         gankit.load_generator(tmp_path)
+
+
+def test_saved_model_is_the_ema_of_the_trained_generator(tmp_path, toy_config):
+    from safetensors.torch import load_file
+
+    from gankit.train.checkpoint import load_state
+
+    run = train(toy_config("train.ema=0.5"), tmp_path / "ema")
+    saved, state = load_file(run.path / "model.safetensors"), load_state(run.path)
+    assert all(torch.equal(saved[k], state["ema"][k]) for k in saved)
+    assert any(not torch.equal(saved[k], state["generator"][k]) for k in saved)

@@ -13,6 +13,19 @@ from pathlib import Path
 from gankit.viz import plot_losses, plot_points, read_history, save_image
 
 
+class EMAUpdate:
+    """Moves the EMA of the generator after every step (all ranks, before anything is saved)."""
+
+    def __init__(self, ema, generator) -> None:
+        self.ema, self.generator = ema, generator
+
+    def on_step(self, trainer, stats: dict[str, float]) -> None:
+        self.ema.update(self.generator)
+
+    def on_end(self, trainer) -> None:
+        pass
+
+
 class MetricsLog:
     """Appends the step's statistics to metrics.jsonl every `every` steps."""
 

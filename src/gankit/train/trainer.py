@@ -132,15 +132,14 @@ class Trainer:
         with self.autocast():
             loss_g = self.objective.generator_loss(self.d, self.g(self.latent_batch()), real)
         self._update(loss_g, self.generator, self.opt_g)
-        if self.ema is not None:
-            self.ema.update(self.generator)
         return {"loss_d": float(loss_d.detach()), "loss_g": float(loss_g.detach()), **stats}
 
     # --- the loop -----------------------------------------------------------------------------
     def callbacks(self) -> list:
-        """Watchdog first (so nothing is saved from a diverged step), then the writers."""
+        """EMA, then the watchdog (so nothing is saved from a diverged step), then the writers."""
         t = self.cfg.train
-        items: list = [self.watchdog]
+        items: list = [] if self.ema is None else [cb.EMAUpdate(self.ema, self.generator)]
+        items.append(self.watchdog)
         if self.ctx.is_main:
             items += [
                 cb.MetricsLog(self.run_dir / "metrics.jsonl", t.log_every),
