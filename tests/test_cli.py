@@ -24,6 +24,10 @@ def test_train_sample_resume(tmp_path, capsys):
     strip = tmp_path / "interp.png"
     assert main(["sample", str(run), "--n", "20", "--interpolate", "--out", str(strip)]) == 0
     assert Image.open(strip).size[0] > Image.open(strip).size[1]
+    kept = tmp_path / "kept.png"
+    assert main(["sample", str(run), "--n", "16", "--rejection", "--out", str(kept)]) == 0
+    assert "rejection sampling kept" in capsys.readouterr().out
+    assert Image.open(kept).size == Image.open(grid).size
 
 
 def test_user_errors_are_one_line_exit_2(tmp_path):

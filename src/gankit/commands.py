@@ -31,6 +31,11 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--truncation", type=float)
     p.add_argument(
+        "--rejection",
+        action="store_true",
+        help="keep only samples the saved discriminator finds realistic (docs/recipes.md)",
+    )
+    p.add_argument(
         "--interpolate",
         action="store_true",
         help="rows of interpolations between random latent codes instead",
@@ -78,8 +83,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
         images = torch.cat([gen.interpolate(10, seed=args.seed + r) for r in range(rows)])
         nrow = 10
     else:
-        images = gen.sample(args.n, seed=args.seed, truncation=args.truncation)
+        images = gen.sample(
+            args.n, seed=args.seed, truncation=args.truncation, rejection=args.rejection
+        )
         nrow = None
+        if args.rejection:
+            print(f"rejection sampling kept {gen.rejection_sampler().acceptance:.1%} of draws")
     if gen.is_image:
         save_image(make_grid(images, nrow=nrow), args.out, scale=max(1, 64 // images.shape[-1]))
     else:

@@ -95,6 +95,7 @@ class TrainConfig:
     lr_d: float = 2e-4
     betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
     momentum: float = 0.0  # sgd / rmsprop
+    lr_decay: str = "none"  # none | linear | cosine: both LRs fall to 0 at the last step
     ema: float = 0.0  # EMA decay of G's weights (0 = off; 0.999 typical)
     grad_clip: float = 0.0  # max gradient norm (0 = off)
     seed: int = 0
@@ -144,6 +145,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "train.device": ("auto", "cpu", "cuda"),
     "train.amp": ("auto", "bf16", "off"),
     "train.on_divergence": ("stop", "rollback"),
+    "train.lr_decay": ("none", "linear", "cosine"),
 }
 POSITIVE = {
     "train.steps",

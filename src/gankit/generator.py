@@ -9,22 +9,32 @@ import numpy as np
 import torch
 from torch import nn
 
-from gankit.errors import CheckpointError, DataError
+from gankit.errors import CheckpointError, ConfigError, DataError
 from gankit.modeldir import read_model_dir
-from gankit.nets import build_generator
+from gankit.nets import build_discriminator, build_generator
+from gankit.rejection import RejectionSampler, check_rejection_support
 from gankit.viz import to_uint8
 
 GENERATOR_KINDS = ("image-generator", "toy-generator")
 MAX_SAMPLES = 1_000_000
+DISCRIMINATOR_PREFIX = "discriminator."  # D's weights, saved beside G's for rejection sampling
 
 
 class Generator:
     """Wraps the generator network with what its model.json says about it."""
 
-    def __init__(self, module: nn.Module, spec: dict[str, Any], device: str | torch.device = "cpu"):
+    def __init__(
+        self,
+        module: nn.Module,
+        spec: dict[str, Any],
+        device: str | torch.device = "cpu",
+        discriminator: nn.Module | None = None,
+    ):
         self.module = module.to(device).eval()
         self.spec = spec
         self.device = torch.device(device)
+        self.discriminator = None if discriminator is None else discriminator.to(device).eval()
+        self._rejection: RejectionSampler | None = None
 
     @property
     def latent_dim(self) -> int:
@@ -70,9 +80,39 @@ class Generator:
         seed: int | None = None,
         truncation: float | None = None,
         labels: torch.Tensor | None = None,
+        rejection: bool = False,
     ) -> torch.Tensor:
-        """n samples [n, *output_shape] in the data range."""
+        """n samples [n, *output_shape] in the data range.
+
+        `rejection=True` keeps only the samples the saved discriminator judges realistic
+        (discriminator rejection sampling, gankit.rejection): higher precision, at the cost of
+        1/acceptance draws per sample.
+        """
+        if rejection:
+            if truncation is not None or labels is not None:
+                raise DataError("rejection sampling takes neither truncation nor labels")
+            if not isinstance(n, int) or not 0 < n <= MAX_SAMPLES:
+                raise DataError(f"n must be an integer in 1..{MAX_SAMPLES}, got {n!r}")
+            return self.rejection_sampler().sample(n, seed)
         return self.decode(self.sample_latent(n, seed, truncation), labels)
+
+    def rejection_sampler(self) -> RejectionSampler:
+        """The discriminator rejection sampler of this model (ConfigError if it cannot have one)."""
+        if self.discriminator is None:
+            raise ConfigError(
+                "this model directory has no discriminator weights (saved by gankit >= 0.2 "
+                "training runs); rejection sampling needs them"
+            )
+        loss = self.spec.get("config", {}).get("objective", {}).get("loss", "")
+        check_rejection_support(loss, int(self.spec["architecture"].get("pack", 1)))
+        if self._rejection is None:
+            discriminator = self.discriminator
+            self._rejection = RejectionSampler(
+                lambda z: self.decode(z),
+                lambda x: discriminator(x.to(self.device)).float().cpu(),
+                self.latent_dim,
+            )
+        return self._rejection
 
     def interpolate(self, steps: int = 10, seed: int | None = None) -> torch.Tensor:
         """Samples along the straight line between two random latent codes."""
@@ -89,11 +129,18 @@ class Generator:
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> Generator:
     """Load a generator from a run or model directory; checks the SHA-256, never unpickles."""
     tensors, spec = read_model_dir(path, GENERATOR_KINDS)
+    n = len(DISCRIMINATOR_PREFIX)
+    d_weights = {k[n:]: v for k, v in tensors.items() if k.startswith(DISCRIMINATOR_PREFIX)}
+    g_weights = {k: v for k, v in tensors.items() if not k.startswith(DISCRIMINATOR_PREFIX)}
+    discriminator = None
     try:
         module = build_generator(spec["architecture"])
-        module.load_state_dict(tensors)
+        module.load_state_dict(g_weights)
+        if d_weights:
+            discriminator = build_discriminator(spec["architecture"])
+            discriminator.load_state_dict(d_weights)
     except (KeyError, RuntimeError) as exc:
         raise CheckpointError(
             f"{path}: weights do not fit the architecture in model.json ({exc})"
         ) from exc
-    return Generator(module, spec, device)
+    return Generator(module, spec, device, discriminator)

@@ -15,8 +15,7 @@ torch.set_num_threads(1)
 trainer = Trainer(load_config(None, sys.argv[2:]), out / "run")
 trainer.fit()
 rank = trainer.ctx.rank
-save_file(
-    {k: v.contiguous() for k, v in trainer.generator.state_dict().items()},
-    str(out / f"rank{rank}.safetensors"),
-)
+weights = dict(trainer.generator.state_dict())
+weights.update({f"discriminator.{k}": v for k, v in trainer.discriminator.state_dict().items()})
+save_file({k: v.contiguous() for k, v in weights.items()}, str(out / f"rank{rank}.safetensors"))
 shutdown(trainer.ctx)

@@ -69,5 +69,11 @@ def test_saved_model_is_the_ema_of_the_trained_generator(tmp_path, toy_config):
 
     run = train(toy_config("train.ema=0.5"), tmp_path / "ema")
     saved, state = load_file(run.path / "model.safetensors"), load_state(run.path)
-    assert all(torch.equal(saved[k], state["ema"][k]) for k in saved)
-    assert any(not torch.equal(saved[k], state["generator"][k]) for k in saved)
+    g_keys = [k for k in saved if not k.startswith("discriminator.")]
+    assert set(g_keys) == set(state["ema"])
+    assert all(torch.equal(saved[k], state["ema"][k]) for k in g_keys)
+    assert any(not torch.equal(saved[k], state["generator"][k]) for k in g_keys)
+    # the discriminator is saved beside it, for rejection sampling
+    d_keys = {k.removeprefix("discriminator."): k for k in saved if k not in g_keys}
+    assert d_keys.keys() == state["discriminator"].keys()
+    assert all(torch.equal(saved[d_keys[k]], state["discriminator"][k]) for k in d_keys)

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from gankit.bench.common import format_table, mean_se
-from gankit.bench.images import train_images
+from gankit.bench.images import Recipe, train_images
 from gankit.data import load_digits
 from gankit.metrics import frechet_distance, memorization, precision_recall
 from gankit.metrics.features import digits_extractor
@@ -24,9 +24,9 @@ from gankit.metrics.prdc import density_coverage
 
 CHUNKS = 5
 RECIPES = [
-    ("plain DCGAN", "digits-dcgan-plain.yaml"),
-    ("+ EMA (the demo recipe)", "digits-dcgan.yaml"),
-    ("best recipe", "digits-best.yaml"),
+    Recipe("plain DCGAN", "digits-dcgan-plain.yaml"),
+    Recipe("+ EMA (the demo recipe)", "digits-dcgan.yaml"),
+    Recipe("best recipe", "digits-best.yaml"),
 ]
 QUICK = ["train.steps=30", "model.g_width=8", "model.d_width=8"]
 KEYS = ("fd", "precision", "recall", "density", "coverage", "copy_fraction", "distance_ratio")
@@ -66,14 +66,16 @@ def run(quick: bool = False, seeds: int | None = None, steps: int | None = None)
         "held-out real (floor)": _summary([score(held, real, held)], "test split")
     }
     timings = {}
-    for name, config in RECIPES:
+    for recipe in RECIPES:
         scores, seconds = [], 0.0
         for seed in range(n_seeds):
-            fake, took = train_images(config, seed, extra, n_fake)
-            scores.append(score_chunks(fake, real, held))
+            fake, took, acceptance = train_images(
+                recipe.config, seed, [*recipe.overrides, *extra], n_fake, rejection=recipe.rejection
+            )
+            scores.append({**score_chunks(fake, real, held), "acceptance": acceptance})
             seconds += took
-        rows[name] = _summary(scores, f"configs/{config}")
-        timings[name] = seconds
+        rows[recipe.name] = _summary(scores, f"configs/{recipe.config}")
+        timings[recipe.name] = seconds
     ext = digits_extractor()
     table = format_table(
         ["row", "seeds", "digits-FD", "precision", "recall", "density", "coverage", "copy frac"],

@@ -2,7 +2,8 @@
 
 Each row is a recipe: a YAML file in `configs/` plus overrides. For every seed the recipe is
 trained with `Trainer`, then 2,500 samples of the final generator (its EMA when the recipe has
-one) from a fixed noise set are scored by `gankit.metrics.mixture_modes`: a sample is high
+one) from a fixed noise set (or drawn through discriminator rejection sampling when the recipe
+says so) are scored by `gankit.metrics.mixture_modes`: a sample is high
 quality within 3σ of its nearest mean, a mode counts with ≥ 1 HQ sample, reverse KL is
 KL(HQ histogram ‖ uniform). Means ± standard errors over seeds. A "real samples" row scores 2,500
 draws from the mixture itself: the ceiling (≈ 98.9 % HQ), and a check of the scoring.
@@ -10,33 +11,19 @@ draws from the mixture itself: the ceiling (≈ 98.9 % HQ), and a check of the s
 
 from __future__ import annotations
 
-import tempfile
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from gankit.bench.common import format_table, mean_se
-from gankit.config import load_config
+from gankit.bench.images import Recipe, train_images
 from gankit.data.toy import sample_mixture
 from gankit.metrics import mixture_modes
 
-CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 N_SAMPLES = 2500
 SCORE_SEED = 2333  # the fixed noise set, as in PacGAN's MetricLogger
 VEEGAN_SOURCE = "VEEGAN Table 1 (akashgit/VEEGAN tab.png); GDPP rows: Elfeki et al. Table 1"
-
-
-@dataclass
-class Recipe:
-    """One measured row: a config file, overrides, and what it is."""
-
-    name: str
-    config: str
-    overrides: list[str] = field(default_factory=list)
-    note: str = ""
 
 
 QUICK_OVERRIDES = [
@@ -47,37 +34,6 @@ QUICK_OVERRIDES = [
     "model.d_width=32",
     "data.n_samples=4096",
 ]
-
-
-def sample_generator(trainer: Any, n: int = N_SAMPLES, seed: int = SCORE_SEED) -> torch.Tensor:
-    """n samples of the trained (EMA) generator from a fixed noise set."""
-    net = trainer.ema.shadow if trainer.ema is not None else trainer.generator
-    z = torch.randn(n, trainer.cfg.model.latent_dim, generator=torch.Generator().manual_seed(seed))
-    net.eval()
-    with torch.no_grad():
-        out = net(z.to(trainer.device)).float().cpu()
-    return out.reshape(n, -1)
-
-
-def train_recipe(recipe: Recipe, seed: int, extra: list[str]) -> tuple[torch.Tensor, float]:
-    """Train one seed of a recipe in a temporary run directory; (samples, seconds)."""
-    from gankit.train.trainer import Trainer
-
-    overrides = [*recipe.overrides, *extra, f"train.seed={seed}", f"data.seed={seed}"]
-    cfg = load_config(CONFIGS / recipe.config, overrides)
-    quiet = [
-        "train.progress=false",
-        f"train.checkpoint_every={cfg.train.steps}",
-        f"train.sample_every={cfg.train.steps}",
-        f"train.log_every={max(1, cfg.train.steps // 10)}",
-    ]
-    cfg = load_config(CONFIGS / recipe.config, overrides + quiet)
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="gankit-bench-") as tmp:
-        trainer = Trainer(cfg, tmp)
-        trainer.fit()
-        samples = sample_generator(trainer)
-    return samples, time.perf_counter() - start
 
 
 def summarise(scores: list[dict[str, Any]]) -> dict[str, Any]:
@@ -124,8 +80,15 @@ def run_mixture(
     for recipe in recipes:
         scores, seconds = [], 0.0
         for seed in range(n_seeds):
-            samples, took = train_recipe(recipe, seed, extra)
-            scores.append(_score(samples, means, std))
+            samples, took, acceptance = train_images(
+                recipe.config,
+                seed,
+                [*recipe.overrides, *extra],
+                N_SAMPLES,
+                SCORE_SEED,
+                recipe.rejection,
+            )
+            scores.append({**_score(samples, means, std), "acceptance": acceptance})
             seconds += took
             if plot_dir is not None and seed == 0:
                 _plot(samples, means, real, plot_dir / f"{name}-{_slug(recipe.name)}.png", recipe)

@@ -15,16 +15,16 @@ from typing import Any
 import torch
 
 from gankit.bench.common import format_table, mean_se
-from gankit.bench.images import train_images
+from gankit.bench.images import Recipe, train_images
 from gankit.data.stacked import stacked_digits
 from gankit.metrics import classify_stacked, stacked_modes
 from gankit.metrics.features import digits_extractor
 
 N_SAMPLES = 26_000
 RECIPES = [
-    ("plain DCGAN", "stacked-digits-dcgan.yaml"),
-    ("+ PacDCGAN2", "stacked-digits-pacgan.yaml"),
-    ("best recipe", "stacked-digits-best.yaml"),
+    Recipe("plain DCGAN", "stacked-digits-dcgan.yaml"),
+    Recipe("+ PacDCGAN2", "stacked-digits-pacgan.yaml"),
+    Recipe("best recipe", "stacked-digits-best.yaml"),
 ]
 QUICK = ["train.steps=30", "model.g_width=8", "model.d_width=8", "data.n_samples=2048"]
 PUBLISHED_NOTE = (
@@ -57,14 +57,16 @@ def run(quick: bool = False, seeds: int | None = None, steps: int | None = None)
     floors = [noise_floor(n, seed) for seed in range(n_seeds)]
     rows["real stacks (noise floor)"] = _summary(floors, "test-split digits stacked")
     timings = {}
-    for name, config in RECIPES:
+    for recipe in RECIPES:
         scores, seconds = [], 0.0
         for seed in range(n_seeds):
-            samples, took = train_images(config, seed, extra, n)
-            scores.append(score(samples))
+            samples, took, acceptance = train_images(
+                recipe.config, seed, [*recipe.overrides, *extra], n, rejection=recipe.rejection
+            )
+            scores.append({**score(samples), "acceptance": acceptance})
             seconds += took
-        rows[name] = _summary(scores, f"configs/{config}")
-        timings[name] = seconds
+        rows[recipe.name] = _summary(scores, f"configs/{recipe.config}")
+        timings[recipe.name] = seconds
     ext = digits_extractor()
     table = format_table(
         ["row", "seeds", "modes (of 1000)", "KL(p̂‖U)"],
@@ -98,7 +100,7 @@ def run(quick: bool = False, seeds: int | None = None, steps: int | None = None)
 def _summary(scores: list[dict[str, Any]], source: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "source": source,
-        "per_seed": [{k: s[k] for k in ("modes", "kl")} for s in scores],
+        "per_seed": [{k: s[k] for k in ("modes", "kl", "acceptance") if k in s} for s in scores],
     }
     for key in ("modes", "kl"):
         mean, se = mean_se([s[key] for s in scores])

@@ -19,7 +19,7 @@ from torch import nn
 from gankit.config import Config, apply_overrides, from_dict, save_config, to_dict
 from gankit.data.source import BatchSampler, Dataset, load_dataset
 from gankit.errors import CheckpointError, ConfigError, TrainingError
-from gankit.generator import Generator, load_generator
+from gankit.generator import DISCRIMINATOR_PREFIX, Generator, load_generator
 from gankit.modeldir import write_model_dir
 from gankit.nets import architecture_spec, build_discriminator, build_generator
 from gankit.objectives import Objective, build_objective
@@ -139,6 +139,8 @@ class Trainer:
         """EMA, then the watchdog (so nothing is saved from a diverged step), then the writers."""
         t = self.cfg.train
         items: list = [] if self.ema is None else [cb.EMAUpdate(self.ema, self.generator)]
+        if t.lr_decay != "none":
+            items.append(cb.LRDecay(t.lr_decay, {"g": t.lr_g, "d": t.lr_d}))
         items.append(self.watchdog)
         if self.ctx.is_main:
             items += [
@@ -256,6 +258,9 @@ class Trainer:
             return
         save_state(self.run_dir, self.state_dict())
         weights = (self.ema.shadow if self.ema is not None else self.generator).state_dict()
+        weights.update(
+            {DISCRIMINATOR_PREFIX + k: v for k, v in self.discriminator.state_dict().items()}
+        )
         write_model_dir(self.run_dir, weights, self.model_spec())
 
     def load_checkpoint(self, run_dir: str | os.PathLike) -> None:

@@ -1,0 +1,103 @@
+"""Discriminator rejection sampling and the LR decay schedule: oracles and refusals."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from gankit.errors import ConfigError, DataError
+from gankit.generator import load_generator
+from gankit.rejection import RejectionSampler, check_rejection_support
+from gankit.train import train
+from gankit.train.callbacks import lr_scale
+
+
+def test_known_density_ratio_turns_n01_into_n11() -> None:
+    """G = identity on N(0, 1), logit = log N(x; 1, 1) − log N(x; 0, 1) = x − ½ → N(1, 1)."""
+    sampler = RejectionSampler(lambda z: z, lambda x: x[:, 0] - 0.5, latent_dim=1)
+    kept = sampler.sample(40_000, seed=0)[:, 0]
+    assert kept.shape == (40_000,)
+    # standard error of the mean is 0.005; the clipped tail beyond the calibration max is ~1e-4
+    assert abs(float(kept.mean()) - 1.0) < 0.03
+    assert abs(float(kept.std()) - 1.0) < 0.03
+    # acceptance = E_N(0,1)[exp(x − ½ − M)] = exp(−M): the closed form, within sampling error
+    assert sampler.acceptance == pytest.approx(math.exp(-(sampler.max_logit - 0.5) - 0.5), rel=0.1)
+
+
+def test_same_seed_same_samples() -> None:
+    def make():
+        return RejectionSampler(lambda z: z, lambda x: -x.square().sum(1), latent_dim=2)
+
+    torch.testing.assert_close(make().sample(500, seed=3), make().sample(500, seed=3))
+
+
+def test_a_discriminator_that_rejects_everything_is_reported() -> None:
+    logits = iter([torch.full((2000,), 50.0)] + [torch.full((2000,), -50.0)] * 1000)
+    sampler = RejectionSampler(lambda z: z, lambda x: next(logits), latent_dim=1, calibration=2000)
+    with pytest.raises(DataError, match="rejects almost everything"):
+        sampler.sample(10)
+
+
+@pytest.mark.parametrize(
+    ("loss", "pack", "match"),
+    [("wasserstein", 1, "log p_data/p_G"), ("hinge", 1, "hinge"), ("non-saturating", 2, "packed")],
+)
+def test_models_without_a_density_ratio_are_refused(loss, pack, match) -> None:
+    with pytest.raises(ConfigError, match=match):
+        check_rejection_support(loss, pack)
+
+
+def test_trained_model_saves_its_discriminator_and_samples_by_rejection(tmp_path, toy_config):
+    run = train(toy_config(), tmp_path / "run")
+    gen = load_generator(run.path)
+    assert gen.discriminator is not None
+    a = gen.sample(300, seed=1, rejection=True)
+    assert a.shape == (300, 2)
+    torch.testing.assert_close(a, load_generator(run.path).sample(300, seed=1, rejection=True))
+    assert 0 < gen.rejection_sampler().acceptance <= 1
+    with pytest.raises(DataError, match="neither truncation"):
+        gen.sample(10, truncation=1.0, rejection=True)
+
+
+def test_wasserstein_model_refuses_rejection(tmp_path, toy_config):
+    run = train(
+        toy_config("objective.loss=wasserstein", "objective.gradient_penalty=10"),
+        tmp_path / "run",
+    )
+    with pytest.raises(ConfigError, match="wasserstein"):
+        load_generator(run.path).sample(10, rejection=True)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "expected"),
+    [("none", [1, 1, 1]), ("linear", [1, 0.5, 0]), ("cosine", [1, 0.5, 0])],
+)
+def test_lr_scale_closed_forms(schedule, expected) -> None:
+    got = [lr_scale(schedule, step, 20) for step in (0, 10, 20)]
+    assert got == pytest.approx(expected, abs=1e-12)
+
+
+def test_linear_decay_follows_the_schedule_to_zero(tmp_path, toy_config):
+    """The LR after step s of 20 is lr · (1 − s/20), for both players."""
+    from gankit.train.trainer import Trainer
+
+    cfg = toy_config("train.lr_decay=linear", "train.lr_g=0.002", "train.lr_d=0.001")
+    trainer = Trainer(cfg, tmp_path / "run")
+    seen: list[tuple[float, float]] = []
+
+    class Record:
+        def on_step(self, t, stats):
+            seen.append((t.opt_g.param_groups[0]["lr"], t.opt_d.param_groups[0]["lr"]))
+
+        def on_end(self, t):
+            pass
+
+    callbacks = trainer.callbacks
+    trainer.callbacks = lambda: [*callbacks(), Record()]
+    trainer.fit()
+    assert len(seen) == 20
+    for step, (lr_g, lr_d) in enumerate(seen, start=1):
+        assert lr_g == pytest.approx(0.002 * (1 - step / 20))
+        assert lr_d == pytest.approx(0.001 * (1 - step / 20))
