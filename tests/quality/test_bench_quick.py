@@ -28,12 +28,17 @@ def test_ring_quick_runs_and_scores_real_samples_at_the_ceiling(tmp_path) -> Non
     assert abs(real["hq_percent"]["mean"] - 98.89) < 1.0
     assert real["reverse_kl"]["mean"] < 0.01
     assert result["protocol"]["samples"] == N_SAMPLES == 2500
-    for name in ("plain GAN (VEEGAN protocol)", "best recipe"):
+    ablation = "best recipe without rejection (ablation)"
+    for name in ("plain GAN (VEEGAN protocol)", "best recipe", ablation):
         row = result["measured"][name]
         assert 0 <= row["modes"]["mean"] <= 8
         assert sum(row["per_seed"][0]["hq_counts"]) == round(row["hq_percent"]["mean"] * 25)
+    # the best recipe samples by discriminator rejection; its ablation row is the same model
+    assert 0 < result["measured"]["best recipe"]["per_seed"][0]["acceptance"] <= 1
+    assert "acceptance" not in result["measured"][ablation]["per_seed"][0]
+    assert "rejection" in result["measured"]["best recipe"]["source"]
     assert "GDPP-GAN" in result["table"] and "8.0 / 71.7" in result["table"]
-    assert len(list(tmp_path.glob("ring-*.png"))) == 2
+    assert len(list(tmp_path.glob("ring-*.png"))) == 3
 
 
 def test_grid_scoring_of_a_collapsed_and_a_perfect_sampler() -> None:

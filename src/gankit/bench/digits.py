@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from gankit.bench.common import format_table, mean_se
-from gankit.bench.images import Recipe, train_images
+from gankit.bench.images import Recipe, recipe_sources, run_recipes
 from gankit.data import load_digits
 from gankit.metrics import frechet_distance, memorization, precision_recall
 from gankit.metrics.features import digits_extractor
@@ -65,17 +65,11 @@ def run(quick: bool = False, seeds: int | None = None, steps: int | None = None)
     rows: dict[str, Any] = {
         "held-out real (floor)": _summary([score(held, real, held)], "test split")
     }
-    timings = {}
-    for recipe in RECIPES:
-        scores, seconds = [], 0.0
-        for seed in range(n_seeds):
-            fake, took, acceptance = train_images(
-                recipe.config, seed, [*recipe.overrides, *extra], n_fake, rejection=recipe.rejection
-            )
-            scores.append({**score_chunks(fake, real, held), "acceptance": acceptance})
-            seconds += took
-        rows[recipe.name] = _summary(scores, f"configs/{recipe.config}")
-        timings[recipe.name] = seconds
+    scores, timings = run_recipes(
+        RECIPES, n_seeds, extra, n_fake, lambda fake: score_chunks(fake, real, held)
+    )
+    sources = recipe_sources(RECIPES)
+    rows.update({row: _summary(values, sources[row]) for row, values in scores.items()})
     ext = digits_extractor()
     table = format_table(
         ["row", "seeds", "digits-FD", "precision", "recall", "density", "coverage", "copy frac"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,35 +28,74 @@ class Recipe:
     rejection: bool = False  # sample by discriminator rejection sampling (gankit.rejection)
 
 
-def train_images(
-    config: str,
-    seed: int,
-    overrides: list[str],
-    n: int,
-    sample_seed: int = 2333,
-    rejection: bool = False,
-) -> tuple[torch.Tensor, float, float | None]:
-    """Train `configs/<config>` for one seed; n samples, seconds, and the rejection acceptance.
+ABLATION_SUFFIX = " without rejection (ablation)"
 
-    With `rejection` the samples are drawn by discriminator rejection sampling (the acceptance
-    rate is returned; None without it).
+
+def train_recipe(
+    recipe: Recipe, seed: int, extra: list[str], n: int, sample_seed: int = 2333
+) -> tuple[dict[str, tuple[torch.Tensor, float | None]], float]:
+    """Train one seed of a recipe; {row name: (n samples, acceptance)} and the seconds taken.
+
+    A recipe with `rejection` yields two rows from the same trained model: its samples drawn by
+    discriminator rejection sampling, and the plain first-n draws as the ablation row.
     """
     from gankit.train.trainer import Trainer
 
-    base = [*overrides, f"train.seed={seed}", f"data.seed={seed}", "train.progress=false"]
-    steps = load_config(CONFIGS / config, base).train.steps
+    base = [*recipe.overrides, *extra, f"train.seed={seed}", f"data.seed={seed}"]
+    steps = load_config(CONFIGS / recipe.config, base).train.steps
     quiet = [
+        "train.progress=false",
         f"train.checkpoint_every={steps}",
         f"train.sample_every={steps}",
         f"train.log_every={max(1, steps // 10)}",
     ]
-    cfg = load_config(CONFIGS / config, base + quiet)
+    cfg = load_config(CONFIGS / recipe.config, base + quiet)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="gankit-bench-") as tmp:
         trainer = Trainer(cfg, tmp)
         trainer.fit()
-        samples, acceptance = sample_trainer(trainer, n, sample_seed, rejection=rejection)
-    return samples, time.perf_counter() - start, acceptance
+        rows = {recipe.name: sample_trainer(trainer, n, sample_seed, rejection=recipe.rejection)}
+        if recipe.rejection:
+            rows[recipe.name + ABLATION_SUFFIX] = sample_trainer(trainer, n, sample_seed)
+    return rows, time.perf_counter() - start
+
+
+def recipe_sources(recipes: list[Recipe]) -> dict[str, str]:
+    """Row name → where it comes from (the config file, and how it was sampled)."""
+    out = {}
+    for recipe in recipes:
+        source = f"configs/{recipe.config}" + "".join(f" --set {o}" for o in recipe.overrides)
+        if recipe.rejection:
+            out[recipe.name] = source + ", sampled by discriminator rejection"
+            out[recipe.name + ABLATION_SUFFIX] = source + ", first n draws"
+        else:
+            out[recipe.name] = source
+    return out
+
+
+def run_recipes(
+    recipes: list[Recipe],
+    n_seeds: int,
+    extra: list[str],
+    n: int,
+    score: Callable[[torch.Tensor], dict[str, Any]],
+    sample_seed: int = 2333,
+    on_first_seed: Callable[[Recipe, str, torch.Tensor], None] | None = None,
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, float]]:
+    """Train and score every recipe over seeds: per-row score lists, per-recipe seconds."""
+    scores: dict[str, list[dict[str, Any]]] = {}
+    timings: dict[str, float] = {}
+    for recipe in recipes:
+        timings[recipe.name] = 0.0
+        for seed in range(n_seeds):
+            rows, took = train_recipe(recipe, seed, extra, n, sample_seed)
+            timings[recipe.name] += took
+            for row, (samples, acceptance) in rows.items():
+                extra_fields = {} if acceptance is None else {"acceptance": acceptance}
+                scores.setdefault(row, []).append({**score(samples), **extra_fields})
+                if seed == 0 and on_first_seed is not None:
+                    on_first_seed(recipe, row, samples)
+    return scores, timings
 
 
 def sample_trainer(

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from gankit.bench.common import format_table, mean_se
-from gankit.bench.images import Recipe, train_images
+from gankit.bench.images import Recipe, recipe_sources, run_recipes
 from gankit.data.toy import sample_mixture
 from gankit.metrics import mixture_modes
 
@@ -76,29 +76,18 @@ def run_mixture(
     real = sample_mixture(means, N_SAMPLES, std, seed=SCORE_SEED)
     rows: dict[str, Any] = {"real samples": summarise([_score(real, means, std)])}
     rows["real samples"]["note"] = "2,500 draws from the mixture: the ceiling"
-    timings: dict[str, float] = {}
-    for recipe in recipes:
-        scores, seconds = [], 0.0
-        for seed in range(n_seeds):
-            samples, took, acceptance = train_images(
-                recipe.config,
-                seed,
-                [*recipe.overrides, *extra],
-                N_SAMPLES,
-                SCORE_SEED,
-                recipe.rejection,
-            )
-            scores.append({**_score(samples, means, std), "acceptance": acceptance})
-            seconds += took
-            if plot_dir is not None and seed == 0:
-                _plot(samples, means, real, plot_dir / f"{name}-{_slug(recipe.name)}.png", recipe)
-        rows[recipe.name] = {
-            **summarise(scores),
-            "config": f"configs/{recipe.config}",
-            "overrides": recipe.overrides,
-            "note": recipe.note,
-        }
-        timings[recipe.name] = seconds
+
+    def plot(recipe: Recipe, row: str, samples: torch.Tensor) -> None:
+        if plot_dir is not None:
+            _plot(samples, means, real, plot_dir / f"{name}-{_slug(row)}.png", row)
+
+    scores, timings = run_recipes(
+        recipes, n_seeds, extra, N_SAMPLES, lambda x: _score(x, means, std), SCORE_SEED, plot
+    )
+    sources = recipe_sources(recipes)
+    notes = {recipe.name: recipe.note for recipe in recipes}
+    for row, values in scores.items():
+        rows[row] = {**summarise(values), "source": sources[row], "note": notes.get(row, "")}
     table = _table(name, rows, published)
     return {
         "protocol": {
@@ -169,7 +158,7 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
 
 
-def _plot(samples, means, real, path: Path, recipe: Recipe) -> None:
+def _plot(samples, means, real, path: Path, row: str) -> None:
     from gankit.viz import plot_points
 
-    plot_points(samples, path, real=real, means=means, title=f"{recipe.name} (seed 0)")
+    plot_points(samples, path, real=real, means=means, title=f"{row} (seed 0)")

@@ -20,7 +20,7 @@ PUBLISHED = [
 ]
 RECIPES = [
     Recipe("plain GAN (VEEGAN protocol)", "ring-gan.yaml", note="baseline reproduction"),
-    Recipe("best recipe", "ring-best.yaml", note="see docs/recipes.md"),
+    Recipe("best recipe", "ring-best.yaml", note="see docs/recipes.md", rejection=True),
 ]
 
 

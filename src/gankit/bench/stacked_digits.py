@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from gankit.bench.common import format_table, mean_se
-from gankit.bench.images import Recipe, train_images
+from gankit.bench.images import Recipe, recipe_sources, run_recipes
 from gankit.data.stacked import stacked_digits
 from gankit.metrics import classify_stacked, stacked_modes
 from gankit.metrics.features import digits_extractor
@@ -56,17 +56,9 @@ def run(quick: bool = False, seeds: int | None = None, steps: int | None = None)
     rows: dict[str, Any] = {}
     floors = [noise_floor(n, seed) for seed in range(n_seeds)]
     rows["real stacks (noise floor)"] = _summary(floors, "test-split digits stacked")
-    timings = {}
-    for recipe in RECIPES:
-        scores, seconds = [], 0.0
-        for seed in range(n_seeds):
-            samples, took, acceptance = train_images(
-                recipe.config, seed, [*recipe.overrides, *extra], n, rejection=recipe.rejection
-            )
-            scores.append({**score(samples), "acceptance": acceptance})
-            seconds += took
-        rows[recipe.name] = _summary(scores, f"configs/{recipe.config}")
-        timings[recipe.name] = seconds
+    scores, timings = run_recipes(RECIPES, n_seeds, extra, n, score)
+    sources = recipe_sources(RECIPES)
+    rows.update({row: _summary(values, sources[row]) for row, values in scores.items()})
     ext = digits_extractor()
     table = format_table(
         ["row", "seeds", "modes (of 1000)", "KL(p̂‖U)"],
