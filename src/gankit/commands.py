@@ -36,6 +36,13 @@ def register(subparsers) -> None:
         help="keep only samples the saved discriminator finds realistic (docs/recipes.md)",
     )
     p.add_argument(
+        "--rejection-quantile",
+        type=float,
+        default=1.0,
+        metavar="Q",
+        help="with --rejection: always keep the top 1-Q of draws (caps the ratio; default 1)",
+    )
+    p.add_argument(
         "--interpolate",
         action="store_true",
         help="rows of interpolations between random latent codes instead",
@@ -84,11 +91,16 @@ def cmd_sample(args: argparse.Namespace) -> int:
         nrow = 10
     else:
         images = gen.sample(
-            args.n, seed=args.seed, truncation=args.truncation, rejection=args.rejection
+            args.n,
+            seed=args.seed,
+            truncation=args.truncation,
+            rejection=args.rejection,
+            rejection_quantile=args.rejection_quantile,
         )
         nrow = None
         if args.rejection:
-            print(f"rejection sampling kept {gen.rejection_sampler().acceptance:.1%} of draws")
+            kept = gen.rejection_sampler(args.rejection_quantile).acceptance
+            print(f"rejection sampling kept {kept:.1%} of draws")
     if gen.is_image:
         save_image(make_grid(images, nrow=nrow), args.out, scale=max(1, 64 // images.shape[-1]))
     else:

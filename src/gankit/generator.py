@@ -81,23 +81,27 @@ class Generator:
         truncation: float | None = None,
         labels: torch.Tensor | None = None,
         rejection: bool = False,
+        rejection_quantile: float = 1.0,
     ) -> torch.Tensor:
         """n samples [n, *output_shape] in the data range.
 
         `rejection=True` keeps only the samples the saved discriminator judges realistic
         (discriminator rejection sampling, gankit.rejection): higher precision, at the cost of
-        1/acceptance draws per sample.
+        1/acceptance draws per sample; `rejection_quantile` < 1 caps the density ratio.
         """
         if rejection:
             if truncation is not None or labels is not None:
                 raise DataError("rejection sampling takes neither truncation nor labels")
             if not isinstance(n, int) or not 0 < n <= MAX_SAMPLES:
                 raise DataError(f"n must be an integer in 1..{MAX_SAMPLES}, got {n!r}")
-            return self.rejection_sampler().sample(n, seed)
+            return self.rejection_sampler(rejection_quantile).sample(n, seed)
         return self.decode(self.sample_latent(n, seed, truncation), labels)
 
-    def rejection_sampler(self) -> RejectionSampler:
-        """The discriminator rejection sampler of this model (ConfigError if it cannot have one)."""
+    def rejection_sampler(self, quantile: float = 1.0) -> RejectionSampler:
+        """The discriminator rejection sampler of this model (ConfigError if it cannot have one).
+
+        It is kept between calls (its calibrated ceiling and acceptance count) per quantile.
+        """
         if self.discriminator is None:
             raise ConfigError(
                 "this model directory has no discriminator weights (saved by gankit >= 0.2 "
@@ -105,12 +109,13 @@ class Generator:
             )
         loss = self.spec.get("config", {}).get("objective", {}).get("loss", "")
         check_rejection_support(loss, int(self.spec["architecture"].get("pack", 1)))
-        if self._rejection is None:
+        if self._rejection is None or self._rejection.quantile != quantile:
             discriminator = self.discriminator
             self._rejection = RejectionSampler(
                 lambda z: self.decode(z),
                 lambda x: discriminator(x.to(self.device)).float().cpu(),
                 self.latent_dim,
+                quantile=quantile,
             )
         return self._rejection
 

@@ -41,8 +41,12 @@ def check_rejection_support(loss: str, pack: int) -> None:
 class RejectionSampler:
     """Draws from a generator, keeping sample x with probability min(1, exp(D(x) − M)).
 
-    `generate(z)` and `discriminate(x)` are the two networks (logits out). M is the largest
-    logit among `calibration` draws, and grows if a later draw exceeds it (as in the paper).
+    `generate(z)` and `discriminate(x)` are the two networks (logits out). With `quantile` 1.0,
+    M is the largest logit among `calibration` draws and grows if a later draw exceeds it (as in
+    the paper): exact rejection sampling as far as D's ratio is right, but one region G barely
+    covers (a nearly missed mode, with a huge ratio) can make almost every draw rejected. A
+    `quantile` below 1 sets M to that quantile of the calibration logits instead, so the top
+    1 − quantile of draws are always kept: the ratio is capped, and acceptance stays usable.
     """
 
     def __init__(
@@ -53,11 +57,15 @@ class RejectionSampler:
         calibration: int = 10_000,
         batch_size: int = 2_000,
         min_acceptance: float = 1e-3,
+        quantile: float = 1.0,
     ) -> None:
+        if not 0.0 < quantile <= 1.0:
+            raise ConfigError(f"rejection quantile must be in (0, 1], got {quantile!r}")
+        self.quantile = quantile
         self.generate, self.discriminate = generate, discriminate
         self.latent_dim, self.batch_size = latent_dim, batch_size
         self.calibration, self.min_acceptance = calibration, min_acceptance
-        self.max_logit: float | None = None
+        self.ceiling: float | None = None  # M: the logit from which a draw is always kept
         self.drawn = self.kept = 0
 
     @property
@@ -76,28 +84,30 @@ class RejectionSampler:
             self._draw(min(self.batch_size, self.calibration - done), gen)[1]
             for done in range(0, self.calibration, self.batch_size)
         ]
-        self.max_logit = float(torch.cat(logits).max())
+        self.ceiling = float(torch.quantile(torch.cat(logits).double(), self.quantile))
 
     def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
         """n kept samples; DataError if fewer than `min_acceptance` of the draws are kept."""
         if not isinstance(n, int) or n < 1:
             raise DataError(f"n must be a positive integer, got {n!r}")
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        if self.max_logit is None:
+        if self.ceiling is None:
             self._calibrate(gen)
         kept: list[torch.Tensor] = []
         count = drawn = 0
         while count < n:
             x, logits = self._draw(self.batch_size, gen)
-            self.max_logit = max(self.max_logit, float(logits.max()))
-            accept = torch.rand(len(logits), generator=gen) < torch.exp(logits - self.max_logit)
+            if self.quantile == 1.0:
+                self.ceiling = max(self.ceiling, float(logits.max()))
+            accept = torch.rand(len(logits), generator=gen) < torch.exp(logits - self.ceiling)
             kept.append(x[accept])
             count, drawn = count + int(accept.sum()), drawn + len(logits)
             if drawn >= self.batch_size * 10 and count < self.min_acceptance * drawn:
                 raise DataError(
                     f"rejection sampling kept {count} of {drawn} draws (below "
                     f"{self.min_acceptance:.0e}): the discriminator rejects almost everything "
-                    f"this generator makes; sample without rejection"
+                    f"this generator makes (probably a region it barely covers); use a rejection "
+                    f"quantile below 1 (e.g. 0.99) to cap the ratio, or sample without rejection"
                 )
         self.drawn, self.kept = self.drawn + drawn, self.kept + count
         return torch.cat(kept)[:n]

@@ -67,8 +67,8 @@ def test_stacked_digits_quick_and_noise_floor() -> None:
     assert set(result["measured"]) == {
         "real stacks (noise floor)",
         "plain DCGAN",
-        "+ PacDCGAN2",
         "best recipe",
+        "best recipe without rejection (ablation)",
     }
     for row in result["measured"].values():
         assert 1 <= row["modes"]["mean"] <= 1000 and row["kl"]["mean"] >= 0
@@ -87,3 +87,4 @@ def test_digits_quick_and_floor_memorisation() -> None:
     assert floor["copy_fraction"]["mean"] == pytest.approx(0.01, abs=0.005)
     assert floor["distance_ratio"]["mean"] == 1.0
     assert "best recipe" in result["measured"] and "digits-FD" in result["table"]
+    assert 0 < result["measured"]["best recipe"]["per_seed"][0]["acceptance"] <= 1

@@ -23,7 +23,21 @@ def test_known_density_ratio_turns_n01_into_n11() -> None:
     assert abs(float(kept.mean()) - 1.0) < 0.03
     assert abs(float(kept.std()) - 1.0) < 0.03
     # acceptance = E_N(0,1)[exp(x − ½ − M)] = exp(−M): the closed form, within sampling error
-    assert sampler.acceptance == pytest.approx(math.exp(-(sampler.max_logit - 0.5) - 0.5), rel=0.1)
+    assert sampler.acceptance == pytest.approx(math.exp(-(sampler.ceiling - 0.5) - 0.5), rel=0.1)
+
+
+def test_quantile_caps_the_ratio_with_the_closed_form_acceptance() -> None:
+    """logit = x on N(0, 1), M = the median: keep x > 0 always, x < 0 with probability e^x.
+
+    Acceptance = ½ + E[e^x; x < 0] = ½ + e^½ Φ(−1) = 0.7616.
+    """
+    sampler = RejectionSampler(lambda z: z, lambda x: x[:, 0], latent_dim=1, quantile=0.5)
+    sampler.sample(20_000, seed=1)
+    assert abs(sampler.ceiling) < 0.05
+    phi = 0.5 * math.erfc(1 / math.sqrt(2))
+    assert sampler.acceptance == pytest.approx(0.5 + math.exp(0.5) * phi, abs=0.015)
+    with pytest.raises(ConfigError, match="quantile"):
+        RejectionSampler(lambda z: z, lambda x: x[:, 0], latent_dim=1, quantile=0.0)
 
 
 def test_same_seed_same_samples() -> None:

@@ -25,8 +25,7 @@ from gankit.metrics.prdc import density_coverage
 CHUNKS = 5
 RECIPES = [
     Recipe("plain DCGAN", "digits-dcgan-plain.yaml"),
-    Recipe("+ EMA (the demo recipe)", "digits-dcgan.yaml"),
-    Recipe("best recipe", "digits-best.yaml"),
+    Recipe("best recipe", "digits-dcgan.yaml", note="the demo recipe (+ EMA)", rejection=True),
 ]
 QUICK = ["train.steps=30", "model.g_width=8", "model.d_width=8"]
 KEYS = ("fd", "precision", "recall", "density", "coverage", "copy_fraction", "distance_ratio")

@@ -20,7 +20,7 @@ PUBLISHED = [
 ]
 RECIPES = [
     Recipe("plain GAN (VEEGAN protocol)", "grid-gan.yaml", note="baseline reproduction"),
-    Recipe("best recipe", "grid-best.yaml", note="see docs/recipes.md"),
+    Recipe("best recipe", "grid-best.yaml", note="see docs/recipes.md", rejection=True),
 ]
 
 

@@ -23,8 +23,7 @@ from gankit.metrics.features import digits_extractor
 N_SAMPLES = 26_000
 RECIPES = [
     Recipe("plain DCGAN", "stacked-digits-dcgan.yaml"),
-    Recipe("+ PacDCGAN2", "stacked-digits-pacgan.yaml"),
-    Recipe("best recipe", "stacked-digits-best.yaml"),
+    Recipe("best recipe", "stacked-digits-best.yaml", rejection=True),
 ]
 QUICK = ["train.steps=30", "model.g_width=8", "model.d_width=8", "data.n_samples=2048"]
 PUBLISHED_NOTE = (
