@@ -104,8 +104,9 @@ class Generator:
         """
         if self.discriminator is None:
             raise ConfigError(
-                "this model directory has no discriminator weights (saved by gankit >= 0.2 "
-                "training runs); rejection sampling needs them"
+                "this model directory has no discriminator weights (pruned exports and runs "
+                "saved before rejection sampling existed have none); sample from the training "
+                "run's own directory, or without rejection"
             )
         loss = self.spec.get("config", {}).get("objective", {}).get("loss", "")
         check_rejection_support(loss, int(self.spec["architecture"].get("pack", 1)))

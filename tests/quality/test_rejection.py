@@ -115,3 +115,19 @@ def test_linear_decay_follows_the_schedule_to_zero(tmp_path, toy_config):
     for step, (lr_g, lr_d) in enumerate(seen, start=1):
         assert lr_g == pytest.approx(0.002 * (1 - step / 20))
         assert lr_d == pytest.approx(0.001 * (1 - step / 20))
+
+
+def test_model_without_discriminator_weights_refuses_rejection(tmp_path, toy_config):
+    from safetensors.torch import load_file
+
+    from gankit.modeldir import read_spec, write_model_dir
+
+    run = train(toy_config(), tmp_path / "run")
+    weights = load_file(run.path / "model.safetensors")
+    generator_only = {k: v for k, v in weights.items() if not k.startswith("discriminator.")}
+    spec = {k: v for k, v in read_spec(run.path).items() if k not in ("format", "weights_sha256")}
+    write_model_dir(tmp_path / "g-only", generator_only, spec)
+    gen = load_generator(tmp_path / "g-only")
+    assert gen.discriminator is None and gen.sample(5, seed=0).shape == (5, 2)
+    with pytest.raises(ConfigError, match="no discriminator weights"):
+        gen.sample(5, rejection=True)
