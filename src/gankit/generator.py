@@ -97,10 +97,13 @@ class Generator:
             return self.rejection_sampler(rejection_quantile).sample(n, seed)
         return self.decode(self.sample_latent(n, seed, truncation), labels)
 
-    def rejection_sampler(self, quantile: float = 1.0) -> RejectionSampler:
+    def rejection_sampler(
+        self, quantile: float = 1.0, min_acceptance: float = 1e-3
+    ) -> RejectionSampler:
         """The discriminator rejection sampler of this model (ConfigError if it cannot have one).
 
-        It is kept between calls (its calibrated ceiling and acceptance count) per quantile.
+        It is kept between calls with the same settings (its acceptance count, and its
+        calibration for unseeded calls).
         """
         if self.discriminator is None:
             raise ConfigError(
@@ -110,15 +113,20 @@ class Generator:
             )
         loss = self.spec.get("config", {}).get("objective", {}).get("loss", "")
         check_rejection_support(loss, int(self.spec["architecture"].get("pack", 1)))
-        if self._rejection is None or self._rejection.quantile != quantile:
+        current = self._rejection
+        if current is None or (current.quantile, current.min_acceptance) != (
+            quantile,
+            min_acceptance,
+        ):
             discriminator = self.discriminator
-            self._rejection = RejectionSampler(
+            current = self._rejection = RejectionSampler(
                 lambda z: self.decode(z),
                 lambda x: discriminator(x.to(self.device)).float().cpu(),
                 self.latent_dim,
                 quantile=quantile,
+                min_acceptance=min_acceptance,
             )
-        return self._rejection
+        return current
 
     def interpolate(self, steps: int = 10, seed: int | None = None) -> torch.Tensor:
         """Samples along the straight line between two random latent codes."""

@@ -79,27 +79,32 @@ class RejectionSampler:
         x = self.generate(z)
         return x, self.discriminate(x).reshape(n).float()
 
-    def _calibrate(self, gen: torch.Generator | None) -> None:
+    def _calibrate(self, gen: torch.Generator | None) -> float:
         logits = [
             self._draw(min(self.batch_size, self.calibration - done), gen)[1]
             for done in range(0, self.calibration, self.batch_size)
         ]
-        self.ceiling = float(torch.quantile(torch.cat(logits).double(), self.quantile))
+        return float(torch.quantile(torch.cat(logits).double(), self.quantile))
 
     def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
-        """n kept samples; DataError if fewer than `min_acceptance` of the draws are kept."""
+        """n kept samples; DataError if fewer than `min_acceptance` of the draws are kept.
+
+        With a seed the result depends on nothing else (M is calibrated afresh from that seed),
+        so concurrent or repeated calls agree; without one, M is calibrated once and reused.
+        """
         if not isinstance(n, int) or n < 1:
             raise DataError(f"n must be a positive integer, got {n!r}")
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        if self.ceiling is None:
-            self._calibrate(gen)
+        ceiling = self.ceiling
+        if seed is not None or ceiling is None:
+            ceiling = self._calibrate(gen)
         kept: list[torch.Tensor] = []
         count = drawn = 0
         while count < n:
             x, logits = self._draw(self.batch_size, gen)
             if self.quantile == 1.0:
-                self.ceiling = max(self.ceiling, float(logits.max()))
-            accept = torch.rand(len(logits), generator=gen) < torch.exp(logits - self.ceiling)
+                ceiling = max(ceiling, float(logits.max()))
+            accept = torch.rand(len(logits), generator=gen) < torch.exp(logits - ceiling)
             kept.append(x[accept])
             count, drawn = count + int(accept.sum()), drawn + len(logits)
             if drawn >= self.batch_size * 10 and count < self.min_acceptance * drawn:
@@ -109,5 +114,6 @@ class RejectionSampler:
                     f"this generator makes (probably a region it barely covers); use a rejection "
                     f"quantile below 1 (e.g. 0.99) to cap the ratio, or sample without rejection"
                 )
+        self.ceiling = ceiling
         self.drawn, self.kept = self.drawn + drawn, self.kept + count
         return torch.cat(kept)[:n]

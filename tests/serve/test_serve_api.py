@@ -204,3 +204,29 @@ def test_micro_batching_auto_is_on_for_torch_generators_only(model_dirs, keys, t
     assert sorted(app.state.service.batchers) == ["digits", "ring"]
     off = create_app([model_dirs["ring"]], options=ServeOptions(keys=keys[0], batching=None))
     assert off.state.service.batchers == {}
+
+
+def test_generate_by_rejection_matches_the_library(model_dirs, keys, tmp_path, headers):
+    from gankit.config import load_config
+    from gankit.train import train
+
+    from ..conftest import TINY_TOY
+    from .conftest import make_client
+
+    run = train(load_config(None, TINY_TOY), tmp_path / "trained")
+    dirs = {**model_dirs, "trained": run.path}
+    req = {"model": "trained", "n": 50, "seed": 4, "rejection": True}
+    with make_client(dirs, keys, tmp_path) as client:
+        h = headers["generate"]
+        first = client.post("/v1/generate", json=req, headers=h).json()
+        assert first == client.post("/v1/generate", json=req, headers=h).json()
+        expected = load_generator(run.path).sample(50, seed=4, rejection=True).numpy()
+        np.testing.assert_allclose(np.array(first["data"]), expected, atol=1e-6)
+        refused = client.post(
+            "/v1/generate", json={**req, "model": "ring"}, headers=h
+        )  # random-weight fixture: no discriminator saved
+        assert refused.status_code == 422 and "no discriminator" in refused.text
+        both = client.post("/v1/generate", json={**req, "truncation": 1.0}, headers=h)
+        assert both.status_code == 422 and "truncation" in both.text
+        bad_q = client.post("/v1/generate", json={**req, "rejection_quantile": 0}, headers=h)
+        assert bad_q.status_code == 422

@@ -462,6 +462,13 @@ def _add_generator_routes(app: FastAPI, service: Service, scope: Callable) -> No
         """Draw n samples (seeded, optionally truncated, per class for conditional models)."""
         model = service.generator(request, req.model)
         service.check_n(request, req.n)
+        if req.rejection:
+            if req.truncation is not None or req.labels is not None:
+                raise DataError("rejection sampling takes neither truncation nor labels")
+            samples = await service.run(
+                model.rejection_sample, req.n, req.seed, req.rejection_quantile
+            )
+            return render_samples(model, samples, None, req.format)
         check_labels(model, req.labels, req.n)
         z = model.latent(req.n, req.seed, req.truncation)
         labels = model.labels_for(req.n, req.seed, req.labels)

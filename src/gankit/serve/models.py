@@ -28,6 +28,9 @@ GENERATOR_KINDS = ("image-generator", "toy-generator")
 TABULAR_KINDS = ("imputer", "tabular-synth")
 
 
+SERVE_MIN_ACCEPTANCE = 0.01  # rejection sampling: refuse models that keep fewer draws than this
+
+
 class ServedModel:
     """A loaded model: its name, kind, directory and `model.json` spec."""
 
@@ -55,10 +58,12 @@ class GeneratorModel(ServedModel):
         self.output_shape = tuple(int(s) for s in generator.output_shape)
         classes = self.spec.get("num_classes")
         self.num_classes: int | None = int(classes) if classes else None
-        data = self.spec.get("data") or {}
-        lo, hi = data.get("range", (-1.0, 1.0))
-        self.data_range = (float(lo), float(hi))
         self.is_image = self.kind == "image-generator" or len(self.output_shape) == 3
+        # images: the pixel range (default [-1, 1]); toy data is unbounded (model.json: null)
+        bounds = (self.spec.get("data") or {}).get("range")
+        if bounds is None and self.is_image:
+            bounds = (-1.0, 1.0)
+        self.data_range = None if bounds is None else (float(bounds[0]), float(bounds[1]))
         self._decode: Callable[[torch.Tensor, torch.Tensor | None], np.ndarray] = self._torch_decode
         self._lock = threading.Lock()
 
@@ -69,9 +74,19 @@ class GeneratorModel(ServedModel):
             latent_dim=self.latent_dim,
             output_shape=list(self.output_shape),
             num_classes=self.num_classes,
-            data_range=list(self.data_range),
+            data_range=None if self.data_range is None else list(self.data_range),
         )
         return out
+
+    def rejection_sample(self, n: int, seed: int | None, quantile: float) -> np.ndarray:
+        """`[n, *output_shape]` samples kept by discriminator rejection (torch, not ONNX).
+
+        The acceptance floor is 1 %, so one request costs at most ~100× a plain one (plus the
+        calibration draws); below it the caller gets a 422 that says so.
+        """
+        sampler = self.generator.rejection_sampler(quantile, min_acceptance=SERVE_MIN_ACCEPTANCE)
+        with torch.inference_mode():
+            return sampler.sample(n, seed).float().numpy()
 
     def latent(self, n: int, seed: int | None, truncation: float | None) -> torch.Tensor:
         """`[n, latent_dim]` noise, reproducible for a seed."""
@@ -128,7 +143,7 @@ class GeneratorModel(ServedModel):
 
     def to_uint8(self, samples: np.ndarray) -> np.ndarray:
         """`[n, C, H, W]` samples -> `[n, H, W, C]` uint8 for PNG encoding."""
-        lo, hi = self.data_range
+        lo, hi = self.data_range or (-1.0, 1.0)
         scaled = np.clip(np.rint((samples - lo) / (hi - lo) * 255.0), 0, 255).astype(np.uint8)
         return scaled.transpose(0, 2, 3, 1)
 

@@ -23,6 +23,9 @@ class GenerateRequest(_Strict):
     """Draw `n` samples. `labels` (one class or one per sample) only for conditional models.
 
     `truncation` t redraws latent values beyond ±t (t >= 0.1 keeps the redraw loop short).
+    `rejection` keeps only draws the model's saved discriminator finds realistic (discriminator
+    rejection sampling; `rejection_quantile` < 1 caps the density ratio); it takes neither
+    truncation nor labels.
     """
 
     model: str = Field(min_length=1, max_length=200)
@@ -31,6 +34,8 @@ class GenerateRequest(_Strict):
     truncation: float | None = Field(None, ge=0.1, le=10)
     labels: int | list[int] | None = None
     format: Literal["array", "png", "grid"] = "array"
+    rejection: bool = False
+    rejection_quantile: float = Field(1.0, gt=0, le=1)
 
 
 class LatentRequest(_Strict):
