@@ -132,6 +132,27 @@ def test_eval_ring_modes(ring_run: Path) -> None:
     assert records["fd"]["extractor"] == "pixels" and records["fd"]["extractor_sha256"] is None
 
 
+def test_eval_with_rejection_scores_the_rejection_samples(ring_run: Path) -> None:
+    import json
+
+    from gankit.generator import load_generator
+    from gankit.metrics.evaluate import evaluate
+    from gankit.metrics.modes import mixture_modes
+
+    records = evaluate(ring_run, ["modes"], n=500, seed=3, rejection=True)
+    expected = mixture_modes(
+        load_generator(ring_run).sample(500, seed=3, rejection=True), *_ring_truth()
+    )
+    assert records["modes"]["value"] == expected["modes"]
+    assert json.loads((ring_run / "eval.json").read_text())["sampling"] == "discriminator rejection"
+
+
+def _ring_truth():
+    from gankit.data.toy import RING_PRESET, ring_means
+
+    return ring_means(RING_PRESET["modes"], RING_PRESET["radius"]), RING_PRESET["std"]
+
+
 def test_eval_stacked_digits(tmp_path: Path) -> None:
     from gankit.metrics.evaluate import evaluate
 

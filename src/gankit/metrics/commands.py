@@ -25,6 +25,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="PATH",
         help="pt_inception-2015-12-05 weights, for image data other than digits",
     )
+    p.add_argument(
+        "--rejection",
+        action="store_true",
+        help="score samples drawn by discriminator rejection sampling (docs/recipes.md)",
+    )
     p.set_defaults(handler=cmd_eval)
 
     p = subparsers.add_parser("report", help="write a self-contained report.html for a run")
@@ -37,7 +42,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from gankit.metrics.evaluate import evaluate, format_records
 
     records = evaluate(
-        args.run, args.metrics, n=args.n, seed=args.seed, inception_weights=args.inception_weights
+        args.run,
+        args.metrics,
+        n=args.n,
+        seed=args.seed,
+        inception_weights=args.inception_weights,
+        rejection=args.rejection,
     )
     print(format_records(records))
     return 0

@@ -66,7 +66,11 @@ def _load_generator(run_dir: str | os.PathLike) -> Any:
     return load_generator(run_dir)
 
 
-def _sample(gen: Any, n: int, seed: int, batch: int = 2000) -> torch.Tensor:
+def _sample(
+    gen: Any, n: int, seed: int, rejection: bool = False, batch: int = 2000
+) -> torch.Tensor:
+    if rejection:  # the sampler batches its own draws
+        return gen.sample(n, seed=seed, rejection=True).float()
     parts = [gen.sample(min(batch, n - s), seed=seed + s) for s in range(0, n, batch)]
     return torch.cat(parts).float()
 
@@ -322,9 +326,13 @@ def evaluate(
     inception_weights: str | Path | None = None,
     real: torch.Tensor | None = None,
     write: bool = True,
+    rejection: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Sample `n` images with `seed` from the run's generator and compute `metrics` (default: all
-    that apply). Returns {record name: record dict}; also writes `eval.json` in the run."""
+    that apply). Returns {record name: record dict}; also writes `eval.json` in the run.
+
+    `rejection` draws the samples by discriminator rejection sampling (gankit.rejection), to
+    measure what it changes; eval.json says which sampling was used."""
     unknown = sorted(set(metrics or ()) - set(ALL_METRICS))
     if unknown:
         raise ConfigError(f"unknown metrics {unknown}; choose from {list(ALL_METRICS)}")
@@ -332,7 +340,7 @@ def evaluate(
         raise ConfigError(f"n must be at least 10 (10 IS splits), got {n}")
     wanted = set(metrics or ALL_METRICS)
     gen = _load_generator(run_dir)
-    fake = _sample(gen, n, seed)
+    fake = _sample(gen, n, seed, rejection)
     records = _records_for(run_dir, gen.spec, fake, wanted, seed, inception_weights, real)
     result = {r.metric: r.to_dict() for r in records}
     if write:
@@ -346,6 +354,7 @@ def evaluate(
                 "step": gen.spec.get("step"),
                 "n": n,
                 "seed": seed,
+                "sampling": "discriminator rejection" if rejection else "direct",
                 "metrics": result,
             },
         )
