@@ -51,4 +51,5 @@ def test_user_errors_are_one_line_exit_2(tmp_path):
 
 def test_bench_unknown_name(capsys):
     assert main(["bench", "nonexistent"]) == 2
+    assert main(["bench", "digits", "--quick", "--plots", "somewhere"]) == 2
     assert "unknown benchmark" in capsys.readouterr().err

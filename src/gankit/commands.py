@@ -59,6 +59,7 @@ def register(subparsers) -> None:
     p.add_argument("--quick", action="store_true", help="a small version (< 1 min)")
     p.add_argument("--seeds", type=int)
     p.add_argument("--out", default=".", help="folder for NAME.json")
+    p.add_argument("--plots", metavar="DIR", help="ring/grid: folder for the scatter plots")
     p.set_defaults(handler=cmd_bench)
 
 
@@ -119,5 +120,5 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from gankit.bench import run_benchmark
 
-    run_benchmark(args.name, quick=args.quick, seeds=args.seeds, out=args.out)
+    run_benchmark(args.name, quick=args.quick, seeds=args.seeds, out=args.out, plot_dir=args.plots)
     return 0

@@ -41,6 +41,19 @@ def test_ring_quick_runs_and_scores_real_samples_at_the_ceiling(tmp_path) -> Non
     assert len(list(tmp_path.glob("ring-*.png"))) == 3
 
 
+def test_cli_grid_quick_writes_json_and_plots(tmp_path) -> None:
+    import json
+
+    from gankit.cli import main
+
+    plots = tmp_path / "plots"
+    args = ["bench", "grid", "--quick", "--out", str(tmp_path), "--plots", str(plots)]
+    assert main(args) == 0
+    result = json.loads((tmp_path / "grid.json").read_text())
+    assert result["protocol"]["modes"] == 25 and "best recipe" in result["measured"]
+    assert len(list(plots.glob("grid-*.png"))) == 3
+
+
 def test_grid_scoring_of_a_collapsed_and_a_perfect_sampler() -> None:
     from gankit.bench.mixture import _score
 

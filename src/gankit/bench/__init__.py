@@ -29,14 +29,24 @@ BENCHMARKS: dict[str, str] = {
 }
 
 
+PLOTTING = ("ring", "grid")  # benchmarks that save scatter plots (`plot_dir`)
+
+
 def run_benchmark(
-    name: str, quick: bool = False, seeds: int | None = None, out: str | Path | None = None
+    name: str,
+    quick: bool = False,
+    seeds: int | None = None,
+    out: str | Path | None = None,
+    plot_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run one benchmark, print its table, and write `NAME.json` into `out` (if given)."""
     if name not in BENCHMARKS:
         raise ConfigError(f"unknown benchmark {name!r}; choose one of {sorted(BENCHMARKS)}")
+    if plot_dir is not None and name not in PLOTTING:
+        raise ConfigError(f"--plots applies to {' and '.join(PLOTTING)} only, not {name!r}")
     module = importlib.import_module(BENCHMARKS[name])
-    result = module.run(quick=quick, seeds=seeds)
+    extra = {} if plot_dir is None else {"plot_dir": str(plot_dir)}
+    result = module.run(quick=quick, seeds=seeds, **extra)
     result = {"benchmark": name, "quick": quick, **result, "environment": environment()}
     print(result.get("table", ""))
     if out is not None:
