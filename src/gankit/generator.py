@@ -12,7 +12,7 @@ from torch import nn
 from gankit.errors import CheckpointError, ConfigError, DataError
 from gankit.modeldir import read_model_dir
 from gankit.nets import build_discriminator, build_generator
-from gankit.rejection import RejectionSampler, check_rejection_support
+from gankit.rejection import RejectionSampler, discriminator_sampler
 from gankit.viz import to_uint8
 
 GENERATOR_KINDS = ("image-generator", "toy-generator")
@@ -34,7 +34,7 @@ class Generator:
         self.spec = spec
         self.device = torch.device(device)
         self.discriminator = None if discriminator is None else discriminator.to(device).eval()
-        self._rejection: RejectionSampler | None = None
+        self._rejection: dict[tuple[float, float], RejectionSampler] = {}
 
     @property
     def latent_dim(self) -> int:
@@ -52,8 +52,7 @@ class Generator:
         self, n: int, seed: int | None = None, truncation: float | None = None
     ) -> torch.Tensor:
         """n latent codes z ~ N(0, I); with `truncation` t, values beyond ±t are redrawn."""
-        if not isinstance(n, int) or not 0 < n <= MAX_SAMPLES:
-            raise DataError(f"n must be an integer in 1..{MAX_SAMPLES}, got {n!r}")
+        _check_count(n)
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
         z = torch.randn(n, self.latent_dim, generator=gen)
         if truncation is not None:
@@ -92,8 +91,7 @@ class Generator:
         if rejection:
             if truncation is not None or labels is not None:
                 raise DataError("rejection sampling takes neither truncation nor labels")
-            if not isinstance(n, int) or not 0 < n <= MAX_SAMPLES:
-                raise DataError(f"n must be an integer in 1..{MAX_SAMPLES}, got {n!r}")
+            _check_count(n)
             return self.rejection_sampler(rejection_quantile).sample(n, seed)
         return self.decode(self.sample_latent(n, seed, truncation), labels)
 
@@ -111,22 +109,19 @@ class Generator:
                 "saved before rejection sampling existed have none); sample from the training "
                 "run's own directory, or without rejection"
             )
-        loss = self.spec.get("config", {}).get("objective", {}).get("loss", "")
-        check_rejection_support(loss, int(self.spec["architecture"].get("pack", 1)))
-        current = self._rejection
-        if current is None or (current.quantile, current.min_acceptance) != (
-            quantile,
-            min_acceptance,
-        ):
-            discriminator = self.discriminator
-            current = self._rejection = RejectionSampler(
-                lambda z: self.decode(z),
-                lambda x: discriminator(x.to(self.device)).float().cpu(),
+        key = (quantile, min_acceptance)
+        if key not in self._rejection:
+            self._rejection[key] = discriminator_sampler(
+                self.module,
+                self.discriminator,
                 self.latent_dim,
+                loss=self.spec.get("config", {}).get("objective", {}).get("loss", ""),
+                pack=int(self.spec["architecture"].get("pack", 1)),
+                device=self.device,
                 quantile=quantile,
                 min_acceptance=min_acceptance,
             )
-        return current
+        return self._rejection[key]
 
     def interpolate(self, steps: int = 10, seed: int | None = None) -> torch.Tensor:
         """Samples along the straight line between two random latent codes."""
@@ -138,6 +133,11 @@ class Generator:
     def to_uint8(images: torch.Tensor) -> np.ndarray:
         """[n, C, H, W] in [-1, 1] → [n, H, W, C] uint8."""
         return to_uint8(images)
+
+
+def _check_count(n: object) -> None:
+    if not isinstance(n, int) or not 0 < n <= MAX_SAMPLES:
+        raise DataError(f"n must be an integer in 1..{MAX_SAMPLES}, got {n!r}")
 
 
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> Generator:

@@ -38,6 +38,29 @@ def check_rejection_support(loss: str, pack: int) -> None:
         )
 
 
+def discriminator_sampler(
+    generator: nn.Module,
+    discriminator: nn.Module,
+    latent_dim: int,
+    *,
+    loss: str,
+    pack: int,
+    device: torch.device | str = "cpu",
+    **options: float,
+) -> RejectionSampler:
+    """A RejectionSampler over a trained pair on `device` (both put in eval mode), once
+    `check_rejection_support` agrees that D estimates the density ratio; `options` go to it."""
+    check_rejection_support(loss, pack)
+    generator.eval()
+    discriminator.eval()
+    return RejectionSampler(
+        lambda z: generator(z.to(device)).float().cpu(),
+        lambda x: discriminator(x.to(device)).float().cpu(),
+        latent_dim,
+        **options,
+    )
+
+
 class RejectionSampler:
     """Draws from a generator, keeping sample x with probability min(1, exp(D(x) − M)).
 

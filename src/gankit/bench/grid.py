@@ -7,7 +7,7 @@ best recipe (`configs/grid-best.yaml`); and 2,500 real draws (the 98.9 % HQ ceil
 
 from __future__ import annotations
 
-from gankit.bench.mixture import Recipe, mixture_benchmark
+from gankit.bench.mixture import mixture_benchmark, protocol_recipes
 from gankit.data.toy import GRID_PRESET, grid_means
 
 PUBLISHED = [
@@ -18,10 +18,7 @@ PUBLISHED = [
     {"method": "WGAN-GP (GDPP paper)", "modes": 24.2, "hq_percent": 28.7},
     {"method": "GDPP-GAN", "modes": 24.8, "hq_percent": 68.5},
 ]
-RECIPES = [
-    Recipe("plain GAN (VEEGAN protocol)", "grid-gan.yaml", note="baseline reproduction"),
-    Recipe("best recipe", "grid-best.yaml", note="see docs/recipes.md", rejection=True),
-]
+RECIPES = protocol_recipes("grid")
 
 
 run = mixture_benchmark(

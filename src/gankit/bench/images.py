@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from gankit.config import load_config
-from gankit.rejection import RejectionSampler, check_rejection_support
+from gankit.rejection import discriminator_sampler
 
 CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 # A benchmark pays whatever rejection sampling costs and reports it (the acceptance of every
@@ -22,7 +22,8 @@ BENCH_MIN_ACCEPTANCE = 1e-5
 
 @dataclass
 class Recipe:
-    """One measured row: a config file, overrides, and what it is."""
+    """What to train for a benchmark row: a config file, overrides, a note, and how to sample
+    (with `rejection`, the recipe yields its row and an ablation row without rejection)."""
 
     name: str
     config: str
@@ -89,7 +90,7 @@ def run_recipes(
     n: int,
     score: Callable[[torch.Tensor], dict[str, Any]],
     sample_seed: int = 2333,
-    on_first_seed: Callable[[Recipe, str, torch.Tensor], None] | None = None,
+    on_first_seed: Callable[[str, torch.Tensor], None] | None = None,
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, float]]:
     """Train and score every recipe over seeds: per-row score lists, per-recipe seconds."""
     scores: dict[str, list[dict[str, Any]]] = {}
@@ -103,7 +104,7 @@ def run_recipes(
                 extra_fields = {} if acceptance is None else {"acceptance": acceptance}
                 scores.setdefault(row, []).append({**score(samples), **extra_fields})
                 if seed == 0 and on_first_seed is not None:
-                    on_first_seed(recipe, row, samples)
+                    on_first_seed(row, samples)
     return scores, timings
 
 
@@ -123,12 +124,13 @@ def sample_trainer(
     device = trainer.device
     net.eval()
     if rejection:
-        check_rejection_support(trainer.cfg.objective.loss, trainer.cfg.model.pack)
-        disc = trainer.discriminator.eval()
-        sampler = RejectionSampler(
-            lambda z: net(z.to(device)).float().cpu(),
-            lambda x: disc(x.to(device)).float().cpu(),
+        sampler = discriminator_sampler(
+            net,
+            trainer.discriminator,
             trainer.cfg.model.latent_dim,
+            loss=trainer.cfg.objective.loss,
+            pack=trainer.cfg.model.pack,
+            device=device,
             batch_size=batch,
             quantile=quantile,
             min_acceptance=BENCH_MIN_ACCEPTANCE,

@@ -77,7 +77,7 @@ def run_mixture(
     rows: dict[str, Any] = {"real samples": summarise([_score(real, means, std)])}
     rows["real samples"]["note"] = "2,500 draws from the mixture: the ceiling"
 
-    def plot(recipe: Recipe, row: str, samples: torch.Tensor) -> None:
+    def plot(row: str, samples: torch.Tensor) -> None:
         if plot_dir is not None:
             _plot(samples, means, real, plot_dir / f"{name}-{_slug(row)}.png", row)
 
@@ -122,6 +122,15 @@ def _table(name: str, rows: dict[str, Any], published: list[dict[str, Any]]) -> 
     for line in lines[len(published) :]:
         line[2], line[3] = line[2].rsplit(" / ", 1)[0], line[2].rsplit(" / ", 1)[1]
     return format_table(["method", "source", f"{name}: modes / % HQ", "reverse KL"], lines)
+
+
+def protocol_recipes(name: str) -> list[Recipe]:
+    """The two measured rows of a mixture benchmark: the VEEGAN protocol's plain GAN
+    (`configs/NAME-gan.yaml`) and gankit's best recipe (`configs/NAME-best.yaml` + rejection)."""
+    return [
+        Recipe("plain GAN (VEEGAN protocol)", f"{name}-gan.yaml", note="baseline reproduction"),
+        Recipe("best recipe", f"{name}-best.yaml", note="see docs/recipes.md", rejection=True),
+    ]
 
 
 def mixture_benchmark(

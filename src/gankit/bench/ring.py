@@ -7,7 +7,7 @@ best recipe (`configs/ring-best.yaml`); and 2,500 real draws (the 98.9 % HQ ceil
 
 from __future__ import annotations
 
-from gankit.bench.mixture import Recipe, mixture_benchmark
+from gankit.bench.mixture import mixture_benchmark, protocol_recipes
 from gankit.data.toy import RING_PRESET, ring_means
 
 PUBLISHED = [
@@ -18,10 +18,7 @@ PUBLISHED = [
     {"method": "WGAN-GP (GDPP paper)", "modes": 6.8, "hq_percent": 59.6},
     {"method": "GDPP-GAN", "modes": 8.0, "hq_percent": 71.7},
 ]
-RECIPES = [
-    Recipe("plain GAN (VEEGAN protocol)", "ring-gan.yaml", note="baseline reproduction"),
-    Recipe("best recipe", "ring-best.yaml", note="see docs/recipes.md", rejection=True),
-]
+RECIPES = protocol_recipes("ring")
 
 
 run = mixture_benchmark(

@@ -44,15 +44,16 @@ class LRDecay:
     on the toy mixtures it is what turns a ring of smeared modes into tight ones.
     """
 
-    def __init__(self, schedule: str, base_lrs: dict[str, float]) -> None:
-        self.schedule, self.base_lrs = schedule, base_lrs
+    def __init__(self, schedule: str) -> None:
+        self.schedule = schedule
 
     def on_step(self, trainer, stats: dict[str, float]) -> None:
+        t = trainer.cfg.train
         scale = lr_scale(self.schedule, trainer.step, trainer.total_steps)
-        scale *= trainer.cfg.train.rollback_lr_factor**trainer.rollbacks
-        for name, optimizer in (("g", trainer.opt_g), ("d", trainer.opt_d)):
+        scale *= t.rollback_lr_factor**trainer.rollbacks
+        for base, optimizer in ((t.lr_g, trainer.opt_g), (t.lr_d, trainer.opt_d)):
             for group in optimizer.param_groups:
-                group["lr"] = self.base_lrs[name] * scale
+                group["lr"] = base * scale
 
     def on_end(self, trainer) -> None:
         pass

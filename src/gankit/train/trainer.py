@@ -140,7 +140,7 @@ class Trainer:
         t = self.cfg.train
         items: list = [] if self.ema is None else [cb.EMAUpdate(self.ema, self.generator)]
         if t.lr_decay != "none":
-            items.append(cb.LRDecay(t.lr_decay, {"g": t.lr_g, "d": t.lr_d}))
+            items.append(cb.LRDecay(t.lr_decay))
         items.append(self.watchdog)
         if self.ctx.is_main:
             items += [
