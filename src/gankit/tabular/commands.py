@@ -7,6 +7,23 @@ import json
 
 from gankit.errors import ConfigError
 
+ID_HELP = (
+    "comma-separated identifier / free-text columns (names, ids: a value per row); "
+    "left out of the model"
+)
+DELIMITER_HELP = "CSV delimiter: ',', ';', tab or '|' (default: detected)"
+
+
+def _delimiter(value: str) -> str:
+    value = {"tab": "\t", "\\t": "\t"}.get(value, value)
+    if value not in (",", ";", "\t", "|"):
+        raise argparse.ArgumentTypeError(f"expected one of ',', ';', tab, '|'; got {value!r}")
+    return value
+
+
+def _names(value: str) -> list[str]:
+    return [c.strip() for c in value.split(",") if c.strip()]
+
 
 def register(subparsers) -> None:
     """Add the tabular subcommands to the `gankit` parser."""
@@ -19,6 +36,10 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, help="model directory to write")
     p.add_argument("--steps", type=int, default=1000, help="optimisation steps (default 1000)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--id-columns", type=_names, default=[], help=ID_HELP + "; samples get fresh surrogates"
+    )
+    p.add_argument("--delimiter", type=_delimiter, help=DELIMITER_HELP)
     p.set_defaults(handler=cmd_synth_fit)
     p = actions.add_parser("sample", help="draw rows from a saved TabularGAN")
     p.add_argument("model", help="model directory written by `gankit synth fit`")
@@ -27,6 +48,9 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--condition", metavar="COLUMN=VALUE", help="fix one discrete column, e.g. target=1"
+    )
+    p.add_argument(
+        "--delimiter", type=_delimiter, default=",", help="delimiter of the CSV (default ',')"
     )
     p.set_defaults(handler=cmd_synth_sample)
 
@@ -48,6 +72,12 @@ def add_impute_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--sample-posterior", action="store_true", help="one random completion")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=1500, help="most generator steps (default 1500)")
+    p.add_argument(
+        "--id-columns", type=_names, default=[], help=ID_HELP + "; passed through untouched"
+    )
+    p.add_argument(
+        "--delimiter", type=_delimiter, help=DELIMITER_HELP + "; the output uses the same"
+    )
     p.set_defaults(handler=cmd_impute)
     return p
 
@@ -69,6 +99,8 @@ def cmd_impute(args: argparse.Namespace) -> int:
         save=args.save,
         sample_posterior=args.sample_posterior,
         seed=args.seed,
+        id_columns=args.id_columns,
+        delimiter=args.delimiter,
         n_steps=args.steps,
     )
     print(json.dumps(report))
@@ -78,8 +110,16 @@ def cmd_impute(args: argparse.Namespace) -> int:
 def cmd_synth_fit(args: argparse.Namespace) -> int:
     from gankit.tabular.files import synth_fit_file
 
-    discrete = [c.strip() for c in args.discrete.split(",") if c.strip()]
-    print(json.dumps(synth_fit_file(args.data, args.out, discrete, args.steps, args.seed)))
+    report = synth_fit_file(
+        args.data,
+        args.out,
+        _names(args.discrete),
+        args.steps,
+        args.seed,
+        id_columns=args.id_columns,
+        delimiter=args.delimiter,
+    )
+    print(json.dumps(report))
     return 0
 
 
@@ -92,6 +132,8 @@ def cmd_synth_sample(args: argparse.Namespace) -> int:
             raise ConfigError(f"--condition expects COLUMN=VALUE, got {args.condition!r}")
         column, value = args.condition.split("=", 1)
         conditions = {column: value}
-    report = synth_sample_file(args.model, args.out, args.n, args.seed, conditions)
+    report = synth_sample_file(
+        args.model, args.out, args.n, args.seed, conditions, delimiter=args.delimiter
+    )
     print(json.dumps(report))
     return 0

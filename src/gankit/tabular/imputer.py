@@ -46,7 +46,15 @@ from gankit.tabular.gaussian import (
     mixture_conditional_draw,
     mixture_conditional_mean,
 )
-from gankit.tabular.transform import MinMaxEncoder, TableSchema, as_frame, conform, infer_schema
+from gankit.tabular.transform import (
+    MinMaxEncoder,
+    TableSchema,
+    as_frame,
+    conform,
+    infer_schema,
+    join_identifiers,
+    split_identifiers,
+)
 
 RIDGE_GRID = (1e-5, 1e-4, 1e-3, 1e-2)
 MAX_COMPONENTS = 4
@@ -116,7 +124,9 @@ class GANImputer(TransformerMixin, BaseEstimator):
     held-out entries), `n_draws` (completions averaged for the point estimate),
     `sample_posterior` (return one random completion instead), `categorical_columns`,
     `integer_columns` ("auto": integer dtypes and columns whose observed values are all whole),
-    `clip` (keep values inside the observed range), `random_state`.
+    `clip` (keep values inside the observed range), `identifier_columns` (names or indices of
+    identifier / free-text columns: left out of the model and passed through untouched by
+    `transform`; an undeclared one is refused at fit), `random_state`.
     """
 
     def __init__(
@@ -136,6 +146,7 @@ class GANImputer(TransformerMixin, BaseEstimator):
         categorical_columns: Sequence[Any] | None = None,
         integer_columns: Sequence[Any] | str | None = "auto",
         clip: bool = True,
+        identifier_columns: Sequence[Any] | None = None,
         random_state: int | None = None,
     ) -> None:
         self.n_steps = n_steps
@@ -153,6 +164,7 @@ class GANImputer(TransformerMixin, BaseEstimator):
         self.categorical_columns = categorical_columns
         self.integer_columns = integer_columns
         self.clip = clip
+        self.identifier_columns = identifier_columns
         self.random_state = random_state
 
     # ----------------------------------------------------------------------------- fitting
@@ -160,7 +172,9 @@ class GANImputer(TransformerMixin, BaseEstimator):
         """Learn the schema, the Gaussian and the generator from the observed entries of X."""
         self._check_params()
         df, frame = as_frame(X)
-        schema = infer_schema(df, frame, self.categorical_columns, self.integer_columns)
+        schema = infer_schema(
+            df, frame, self.categorical_columns, self.integer_columns, self.identifier_columns
+        )
         encoder = MinMaxEncoder(schema)
         values, mask = encoder.encode(df)
         empty = mask.sum(1) == 0
@@ -181,9 +195,9 @@ class GANImputer(TransformerMixin, BaseEstimator):
             self._fit_arrays(values, mask, seed)
         self.schema_ = schema
         self.encoder_ = encoder
-        self.n_features_in_ = len(schema.columns)
+        self.n_features_in_ = len(schema.order)
         if frame:
-            self.feature_names_in_ = np.array(schema.names, dtype=object)
+            self.feature_names_in_ = np.array(schema.order, dtype=object)
         return self
 
     def _check_params(self) -> None:
@@ -348,12 +362,13 @@ class GANImputer(TransformerMixin, BaseEstimator):
         if self._numeric_array(X):
             return self._transform_numeric(X)
         df, _ = as_frame(X)
+        df, ids = split_identifiers(df, self.schema_)
         df = conform(df, self.schema_, type(self).__name__)
         values, mask = self.encoder_.encode(df)
         self._warn_empty(mask)
         with single_thread(), torch.no_grad():
             filled = self._impute_arrays(values, mask)
-        return self._to_output(df, filled, mask)
+        return join_identifiers(self._to_output(df, filled, mask), ids, self.schema_)
 
     def _numeric_array(self, X: Any) -> bool:
         """A float/int ndarray for a model fitted on numbers only: the pandas-free fast path."""
@@ -450,9 +465,9 @@ class GANImputer(TransformerMixin, BaseEstimator):
         return out
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """Imputation keeps the columns: the fitted names."""
+        """Imputation keeps the columns: the fitted names (identifier columns included)."""
         check_is_fitted(self, "schema_")
-        return np.array(self.schema_.names, dtype=object)
+        return np.array(self.schema_.order, dtype=object)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -466,7 +481,7 @@ class GANImputer(TransformerMixin, BaseEstimator):
         tensors = {"weights": self.weights_, "mus": self.mus_, "sigmas": self.sigmas_}
         tensors.update({f"generator.{k}": v for k, v in self.generator_.state_dict().items()})
         params = {k: v for k, v in self.get_params().items()}
-        for key in ("categorical_columns", "integer_columns"):
+        for key in ("categorical_columns", "integer_columns", "identifier_columns"):
             if params[key] is not None and not isinstance(params[key], str):
                 params[key] = [str(c) for c in params[key]]
         spec = {
@@ -507,8 +522,8 @@ class GANImputer(TransformerMixin, BaseEstimator):
                 f"{directory}: incomplete or inconsistent imputer ({exc})"
             ) from exc
         model.generator_.eval()
-        model.n_features_in_ = len(model.schema_.columns)
+        model.n_features_in_ = len(model.schema_.order)
         if model.schema_.frame:
-            model.feature_names_in_ = np.array(model.schema_.names, dtype=object)
+            model.feature_names_in_ = np.array(model.schema_.order, dtype=object)
         model.history_ = []
         return model

@@ -39,7 +39,7 @@ from torch.nn import functional as F
 from gankit.errors import CheckpointError, ConfigError, DataError
 from gankit.modeldir import read_model_dir, write_model_dir
 from gankit.tabular.imputer import single_thread
-from gankit.tabular.transform import TableSchema, infer_schema
+from gankit.tabular.transform import TableSchema, identifier_names, infer_schema, surrogates
 
 SPEC_KIND = "tabular-synth"
 
@@ -339,22 +339,29 @@ class TabularGAN:
         data: pd.DataFrame,
         discrete_columns: list[str] | tuple[str, ...] = (),
         holdout: pd.DataFrame | None = None,
+        identifier_columns: list[str] | tuple[str, ...] = (),
     ) -> TabularGAN:
-        """Train on `data`; report distance to closest record (against `holdout` if given)."""
+        """Train on `data`; report distance to closest record (against `holdout` if given).
+
+        `identifier_columns` (ids, names, free text: a value per row) are left out of the model
+        and `sample` fills them with fresh surrogates ("synthetic-000001", ...) that never equal
+        a training value; an undeclared column that looks like one is refused."""
         self._check_params()
         if not isinstance(data, pd.DataFrame):
             raise DataError(f"TabularGAN.fit expects a pandas DataFrame, got {type(data).__name__}")
         df = data.copy()
         df.columns = [str(c) for c in df.columns]
-        if df.isna().any().any():
-            bad = [c for c in df.columns if df[c].isna().any()]
+        ids = identifier_names(df, list(identifier_columns))
+        if df.drop(columns=ids).isna().any().any():
+            bad = [c for c in df.columns if c not in ids and df[c].isna().any()]
             raise DataError(
                 f"columns {bad} contain missing values; TabularGAN needs a complete table "
                 "(fill them first, e.g. with gankit.tabular.GANImputer)"
             )
         if len(df) < 2 * self.pac:
             raise DataError(f"need at least {2 * self.pac} rows (2 packs), got {len(df)}")
-        schema = infer_schema(df, True, categorical=list(discrete_columns))
+        schema = infer_schema(df, True, categorical=list(discrete_columns), identifiers=ids)
+        df = df[schema.names]
         seed = int(np.random.default_rng(self.random_state).integers(2**31))
         rng = np.random.default_rng(seed)
         torch.manual_seed(seed)
@@ -517,7 +524,10 @@ class TabularGAN:
         if fixed is not None:
             name = self.encoder_.discrete_spans[fixed[0]][2]
             frame[name] = self.schema_.columns[self._col_index(name)].categories[fixed[1]]
-        return self._restore_dtypes(frame)
+        frame = self._restore_dtypes(frame)
+        if self.schema_.identifiers:
+            frame = frame.assign(**surrogates(self.schema_, len(frame)))[self.schema_.order]
+        return frame
 
     def _col_index(self, name: str) -> int:
         return self.schema_.names.index(name)

@@ -5,6 +5,13 @@ observed min/max) and is stored in `model.json`, so a saved model can validate n
 touching them. `MinMaxEncoder` turns a table into a float matrix in [0, 1] plus an observation
 mask (numeric columns min-max scaled as in GAIN, categorical columns one-hot) and back.
 Input tables are never modified: every function works on copies.
+
+Identifier and free-text columns (a value per row: names, ids, e-mails) are not categories: a
+model that one-hot encodes them learns nothing and can only replay training values. Schema
+inference refuses a non-numeric column whose values are (nearly) all distinct
+(`ID_MIN_ROWS`, `ID_DISTINCT_RATIO`) unless it is declared with `identifier_columns=[...]`
+(left out of the model; see `split_identifiers`, `join_identifiers` and `surrogates`) or
+declared categorical explicitly.
 """
 
 from __future__ import annotations
@@ -19,6 +26,15 @@ import pandas as pd
 from gankit.errors import DataError
 
 KINDS = ("continuous", "integer", "categorical")
+
+# A non-numeric column is refused as an identifier when it has at least ID_MIN_ROWS observed
+# values and at least ID_DISTINCT_RATIO of them are distinct. Why these numbers: a category that
+# is worth modelling repeats, so its levels are a small fraction of the rows; at a ratio of 0.9
+# most levels are seen once, and a one-hot model of them can only copy training values. Below
+# 20 rows a genuine category (e.g. 9 colours in 10 rows) cannot be told apart from an id.
+ID_MIN_ROWS = 20
+ID_DISTINCT_RATIO = 0.9
+SURROGATE_PREFIX = "synthetic-"
 
 
 @dataclass
@@ -44,22 +60,51 @@ class TableSchema:
 
     columns: list[ColumnInfo]
     frame: bool
+    # identifier columns: (name, position among all fitted columns); left out of the model
+    identifiers: list[tuple[str, int]] = field(default_factory=list)
+    # prefix of the surrogate values TabularGAN writes in identifier columns; no training value
+    # of those columns starts with it, so a surrogate never equals a training identifier
+    surrogate_prefix: str = SURROGATE_PREFIX
 
     @property
     def names(self) -> list[str]:
+        """The modelled columns (identifier columns excluded), in order."""
         return [c.name for c in self.columns]
+
+    @property
+    def identifier_names(self) -> list[str]:
+        return [name for name, _ in self.identifiers]
+
+    @property
+    def order(self) -> list[str]:
+        """Every fitted column, identifiers included, in the order of the fitted table."""
+        names = self.names
+        for name, pos in sorted(self.identifiers, key=lambda t: t[1]):
+            names.insert(pos, name)
+        return names
 
     @property
     def width(self) -> int:
         return sum(c.width for c in self.columns)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"frame": self.frame, "columns": [_jsonable(asdict(c)) for c in self.columns]}
+        out: dict[str, Any] = {
+            "frame": self.frame,
+            "columns": [_jsonable(asdict(c)) for c in self.columns],
+        }
+        if self.identifiers:
+            out["identifiers"] = [{"name": n, "position": p} for n, p in self.identifiers]
+            out["surrogate_prefix"] = self.surrogate_prefix
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TableSchema:
         cols = [ColumnInfo(**c) for c in data["columns"]]
-        return cls(columns=cols, frame=bool(data["frame"]))
+        ids = [(str(i["name"]), int(i["position"])) for i in data.get("identifiers", [])]
+        prefix = str(data.get("surrogate_prefix", SURROGATE_PREFIX))
+        return cls(
+            columns=cols, frame=bool(data["frame"]), identifiers=ids, surrogate_prefix=prefix
+        )
 
 
 def _jsonable(obj: Any) -> Any:
@@ -145,13 +190,42 @@ def _select(names: list[str], wanted: Sequence[Any] | None, what: str) -> set[st
     return out
 
 
+def identifier_names(df: pd.DataFrame, identifiers: Sequence[Any] | None) -> list[str]:
+    """The declared identifier columns of `df` as names (indices allowed), in table order."""
+    names = [str(c) for c in df.columns]
+    chosen = _select(names, identifiers, "identifier_columns")
+    return [n for n in names if n in chosen]
+
+
+def _identifier_problem(series: pd.Series, name: str) -> str | None:
+    """A message when a non-numeric column looks like an identifier or free text, else None."""
+    values = series.dropna()
+    n = len(values)
+    if n < ID_MIN_ROWS:
+        return None
+    distinct = values.astype(str).nunique()
+    if distinct < ID_DISTINCT_RATIO * n:
+        return None
+    examples = ", ".join(repr(str(v)) for v in values.iloc[:3])
+    return (
+        f"column {name!r} looks like an identifier or free text: {distinct} distinct values in "
+        f"{n} rows (e.g. {examples}), so it cannot be modelled as a category (each value is "
+        f"seen about once; a model could only copy them). Drop the column, or declare it with "
+        f"identifier_columns=[{name!r}] (CLI: --id-columns {name}) to leave it out of the model"
+    )
+
+
 def infer_schema(
     df: pd.DataFrame,
     frame: bool,
     categorical: Sequence[Any] | None = None,
     integer: Sequence[Any] | str | None = "auto",
+    identifiers: Sequence[Any] | None = None,
 ) -> TableSchema:
-    """Decide each column's kind and record its range or categories (observed values only)."""
+    """Decide each column's kind and record its range or categories (observed values only).
+
+    `identifiers` (names or indices) are left out of the model; an undeclared non-numeric
+    column that looks like one (see `ID_DISTINCT_RATIO`) raises `DataError` naming it."""
     df.columns = [str(c) for c in df.columns]
     names = list(df.columns)
     if len(set(names)) != len(names):
@@ -161,16 +235,28 @@ def infer_schema(
             f"0 feature(s) (shape={df.shape}) while a minimum of 1 is required: "
             "the table has no columns"
         )
+    ids = identifier_names(df, identifiers)
     cats = _select(names, categorical, "categorical_columns")
     ints = set() if integer in (None, "auto") else _select(names, integer, "integer_columns")  # type: ignore[arg-type]
+    both = sorted(cats & set(ids))
+    if both:
+        raise DataError(f"columns {both} are declared both categorical and identifier")
+    if len(ids) == len(names):
+        raise DataError(f"every column is an identifier ({ids}); nothing is left to model")
     columns = []
     for name in names:
+        if name in ids:
+            continue
         series = df[name]
         if series.isna().all():
             raise DataError(
                 f"column {name!r} has no observed value; every column needs at least one"
             )
         if name in cats or _is_categorical_dtype(series):
+            if name not in cats and series.dtype.kind != "b":
+                problem = _identifier_problem(series, name)
+                if problem:
+                    raise DataError(problem)
             levels = sorted(pd.unique(series.dropna()), key=lambda v: (str(type(v)), v))
             columns.append(ColumnInfo(name, "categorical", str(series.dtype), categories=levels))
             continue
@@ -182,7 +268,66 @@ def infer_schema(
         columns.append(
             ColumnInfo(name, kind, str(series.dtype), float(observed.min()), float(observed.max()))
         )
-    return TableSchema(columns=columns, frame=frame)
+    return TableSchema(
+        columns=columns,
+        frame=frame,
+        identifiers=[(n, names.index(n)) for n in ids],
+        surrogate_prefix=_surrogate_prefix(df[ids]) if ids else SURROGATE_PREFIX,
+    )
+
+
+def _surrogate_prefix(ids: pd.DataFrame) -> str:
+    """`SURROGATE_PREFIX`, numbered if needed, such that no training identifier starts with it."""
+    seen = {str(v) for col in ids.columns for v in ids[col].dropna()}
+    prefix, k = SURROGATE_PREFIX, 1
+    while any(v.startswith(prefix) for v in seen):
+        k += 1
+        prefix = f"synthetic{k}-"
+    return prefix
+
+
+def surrogates(schema: TableSchema, n: int) -> dict[str, list[str]]:
+    """Fresh values for each identifier column of `n` synthetic rows: prefix + row number.
+
+    No training identifier starts with the prefix, so none is ever reproduced."""
+    values = [f"{schema.surrogate_prefix}{i:06d}" for i in range(1, n + 1)]
+    return {name: list(values) for name in schema.identifier_names}
+
+
+def split_identifiers(
+    df: pd.DataFrame, schema: TableSchema
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """(the table without its identifier columns, those columns or None) before `conform`.
+
+    A DataFrame fitted as one may omit identifier columns; a positional table (array) either
+    has every fitted column or only the modelled ones."""
+    if not schema.identifiers:
+        return df, None
+    ids = schema.identifier_names
+    positional = not schema.frame or all(isinstance(c, int | np.integer) for c in df.columns)
+    if positional:
+        if df.shape[1] != len(schema.order):
+            return df, None  # only the modelled columns (or a wrong count: conform says so)
+        df = df.copy()
+        df.columns = schema.order
+    else:
+        df.columns = [str(c) for c in df.columns]
+    present = [n for n in ids if n in df.columns]
+    if not present:
+        return df, None
+    return df.drop(columns=present), df[present]
+
+
+def join_identifiers(out: Any, ids: pd.DataFrame | None, schema: TableSchema) -> Any:
+    """Put the identifier columns taken by `split_identifiers` back, untouched, in place."""
+    if ids is None:
+        return out
+    if isinstance(out, pd.DataFrame):
+        full = pd.concat([out, ids], axis=1)
+        return full[[c for c in schema.order if c in full.columns]]
+    frame = pd.DataFrame(out, columns=schema.names, index=ids.index)
+    full = pd.concat([frame, ids], axis=1)
+    return full[[c for c in schema.order if c in full.columns]].to_numpy(dtype=object)
 
 
 def conform(df: pd.DataFrame, schema: TableSchema, owner: str = "the model") -> pd.DataFrame:
