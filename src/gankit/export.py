@@ -27,10 +27,10 @@ from gankit.errors import CheckpointError, ConfigError, require
 from gankit.modeldir import (
     SPEC_FILE,
     WEIGHTS_FILE,
-    atomic_write_json,
     sha256_file,
     verify_model_dir,
     write_model_dir,
+    write_spec,
 )
 
 PARITY_TOL = 1e-4
@@ -223,7 +223,7 @@ def export_model(
         report["onnx_int8"] = str(int8)
         report["onnx_int8_bytes"] = int8.stat().st_size
         report["int8_max_abs"] = spec["onnx_int8"]["parity_max_abs"]
-    atomic_write_json(dst / SPEC_FILE, spec)
+    write_spec(dst, spec)  # re-sealed: spec_sha256 covers the new entry
     return report
 
 
@@ -236,7 +236,7 @@ def _write_copy(
         clean = {
             k: v
             for k, v in spec.items()
-            if k not in ("format", "weights_sha256", "onnx", "onnx_int8")
+            if k not in ("format", "weights_sha256", "spec_sha256", "onnx", "onnx_int8")
         }
         clean["pruned"] = {"method": "global L1 unstructured", "amount": prune}
         write_model_dir(dst, module.state_dict(), clean)
@@ -335,7 +335,7 @@ def export_imputer(
         raise CheckpointError(f"{path}: ONNX imputer differs from PyTorch by {error:.2e}")
     spec = verify_model_dir(dst)
     spec["onnx"] = _entry(path, exporter, error, IMPUTER_INPUTS, "completed")
-    atomic_write_json(dst / SPEC_FILE, spec)
+    write_spec(dst, spec)  # re-sealed: spec_sha256 covers the new entry
     return {
         "model_dir": str(dst),
         "onnx": str(path),

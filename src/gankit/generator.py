@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -10,13 +11,31 @@ import torch
 from torch import nn
 
 from gankit.errors import CheckpointError, ConfigError, DataError
-from gankit.modeldir import read_model_dir
+from gankit.modeldir import (
+    check_bounds,
+    check_module_fits,
+    read_model_dir,
+    weight_shapes,
+)
 from gankit.nets import build_discriminator, build_generator
 from gankit.rejection import RejectionSampler, discriminator_sampler
 from gankit.viz import to_uint8
 
 GENERATOR_KINDS = ("image-generator", "toy-generator")
 MAX_SAMPLES = 1_000_000
+MAX_SAMPLE_VALUES = 1 << 28  # n × values per sample in one call: 1 GiB of float32
+MAX_LATENT_DIM = 1 << 16
+DECODE_BATCH = 4096  # samples per generator pass in `decode`
+# sanity limits on the architecture numbers, checked before anything is built
+ARCHITECTURE_BOUNDS = {
+    "latent_dim": (1, MAX_LATENT_DIM),
+    "depth": (0, 256),
+    "g_width": (1, 1 << 20),
+    "d_width": (1, 1 << 20),
+    "pack": (1, 64),
+    "latent_categories": (0, MAX_LATENT_DIM),
+    "maxout_pieces": (1, 64),
+}
 DISCRIMINATOR_PREFIX = "discriminator."  # D's weights, saved beside G's for rejection sampling
 
 
@@ -52,7 +71,7 @@ class Generator:
         self, n: int, seed: int | None = None, truncation: float | None = None
     ) -> torch.Tensor:
         """n latent codes z ~ N(0, I); with `truncation` t, values beyond ±t are redrawn."""
-        _check_count(n)
+        _check_count(n, self.latent_dim)
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
         z = torch.randn(n, self.latent_dim, generator=gen)
         if truncation is not None:
@@ -71,7 +90,10 @@ class Generator:
             raise DataError(f"z must have shape [n, {self.latent_dim}], got {list(z.shape)}")
         if labels is not None:
             raise DataError("this generator is not class-conditional; do not pass labels")
-        return self.module(z.to(self.device)).float().cpu()
+        _check_count(z.shape[0], math.prod(self.output_shape))
+        return torch.cat(
+            [self.module(chunk.to(self.device)).float().cpu() for chunk in z.split(DECODE_BATCH)]
+        )
 
     def sample(
         self,
@@ -91,7 +113,7 @@ class Generator:
         if rejection:
             if truncation is not None or labels is not None:
                 raise DataError("rejection sampling takes neither truncation nor labels")
-            _check_count(n)
+            _check_count(n, math.prod(self.output_shape))
             return self.rejection_sampler(rejection_quantile).sample(n, seed)
         return self.decode(self.sample_latent(n, seed, truncation), labels)
 
@@ -135,14 +157,80 @@ class Generator:
         return to_uint8(images)
 
 
-def _check_count(n: object) -> None:
-    if not isinstance(n, int) or not 0 < n <= MAX_SAMPLES:
+def _check_count(n: object, values_per_sample: int = 1) -> None:
+    """DataError unless `n` is a sample count this process can afford to hold."""
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 < n <= MAX_SAMPLES:
         raise DataError(f"n must be an integer in 1..{MAX_SAMPLES}, got {n!r}")
+    if n * values_per_sample > MAX_SAMPLE_VALUES:
+        raise DataError(
+            f"n = {n} samples of {values_per_sample} values each is more than one call may hold "
+            f"({MAX_SAMPLE_VALUES} values); sample in smaller batches"
+        )
+
+
+def check_generator_spec(path: str | os.PathLike, spec: dict[str, Any]) -> None:
+    """CheckpointError unless model.json's numbers fit the weights, allocating nothing.
+
+    Sanity bounds first, then the generator (and the discriminator, if saved) are built on the
+    meta device from the spec and compared with the safetensors header, and a meta forward pass
+    checks `latent_dim` and `data.shape` against the network.
+    """
+    where = f"{path}/model.json"
+    arch, data = spec.get("architecture"), spec.get("data")
+    if not isinstance(arch, dict) or not isinstance(data, dict):
+        raise CheckpointError(f"{where}: 'architecture' and 'data' must be objects")
+    check_bounds(where, spec, {"latent_dim": (1, MAX_LATENT_DIM)})
+    check_bounds(f"{where} architecture", arch, ARCHITECTURE_BOUNDS)
+    shape = data.get("shape")
+    if (
+        not isinstance(shape, list)
+        or not 1 <= len(shape) <= 4
+        or not all(
+            isinstance(d, int) and not isinstance(d, bool) and 0 < d <= 1 << 16 for d in shape
+        )
+        or math.prod(shape) > MAX_SAMPLE_VALUES
+    ):
+        raise CheckpointError(f"{where}: data.shape is {shape!r}, expected 1-4 positive sizes")
+    shapes = weight_shapes(path)
+
+    def probe_generator(module: nn.Module) -> None:
+        out = module.eval()(torch.empty(2, spec["latent_dim"], device="meta"))
+        if list(out.shape) != [2, *shape]:
+            raise CheckpointError(
+                f"{where}: the network makes samples of shape {list(out.shape)[1:]}, "
+                f"data.shape says {shape}"
+            )
+
+    check_module_fits(
+        lambda: build_generator(arch),
+        {k: v for k, v in shapes.items() if not k.startswith(DISCRIMINATOR_PREFIX)},
+        where=where,
+        probe=probe_generator,
+    )
+    if any(k.startswith(DISCRIMINATOR_PREFIX) for k in shapes):
+        pack = int(arch.get("pack", 1))
+
+        def probe_discriminator(module: nn.Module) -> None:
+            scores = module.eval()(torch.empty(2 * pack, *shape, device="meta"))
+            if scores.numel() != 2:
+                raise CheckpointError(
+                    f"{where}: the discriminator gives {scores.numel()} scores for 2 packs"
+                )
+
+        check_module_fits(
+            lambda: build_discriminator(arch),
+            shapes,
+            prefix=DISCRIMINATOR_PREFIX,
+            where=where,
+            probe=probe_discriminator,
+        )
 
 
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> Generator:
-    """Load a generator from a run or model directory; checks the SHA-256, never unpickles."""
-    tensors, spec = read_model_dir(path, GENERATOR_KINDS)
+    """Load a generator from a run or model directory; checks the SHA-256 of the weights and of
+    the spec, and the spec against the weights' shapes before building anything; never
+    unpickles."""
+    tensors, spec = read_model_dir(path, GENERATOR_KINDS, check=check_generator_spec)
     n = len(DISCRIMINATOR_PREFIX)
     d_weights = {k[n:]: v for k, v in tensors.items() if k.startswith(DISCRIMINATOR_PREFIX)}
     g_weights = {k: v for k, v in tensors.items() if not k.startswith(DISCRIMINATOR_PREFIX)}
