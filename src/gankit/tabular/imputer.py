@@ -38,7 +38,13 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from gankit.errors import CheckpointError, ConfigError, DataError
-from gankit.modeldir import read_model_dir, write_model_dir
+from gankit.modeldir import (
+    check_bounds,
+    check_module_fits,
+    read_model_dir,
+    weight_shapes,
+    write_model_dir,
+)
 from gankit.tabular.gaussian import (
     conditional_mean,
     fit_gaussian_em,
@@ -46,15 +52,7 @@ from gankit.tabular.gaussian import (
     mixture_conditional_draw,
     mixture_conditional_mean,
 )
-from gankit.tabular.transform import (
-    MinMaxEncoder,
-    TableSchema,
-    as_frame,
-    conform,
-    infer_schema,
-    join_identifiers,
-    split_identifiers,
-)
+from gankit.tabular.transform import MinMaxEncoder, TableSchema, as_frame, conform, infer_schema
 
 RIDGE_GRID = (1e-5, 1e-4, 1e-3, 1e-2)
 MAX_COMPONENTS = 4
@@ -124,9 +122,7 @@ class GANImputer(TransformerMixin, BaseEstimator):
     held-out entries), `n_draws` (completions averaged for the point estimate),
     `sample_posterior` (return one random completion instead), `categorical_columns`,
     `integer_columns` ("auto": integer dtypes and columns whose observed values are all whole),
-    `clip` (keep values inside the observed range), `identifier_columns` (names or indices of
-    identifier / free-text columns: left out of the model and passed through untouched by
-    `transform`; an undeclared one is refused at fit), `random_state`.
+    `clip` (keep values inside the observed range), `random_state`.
     """
 
     def __init__(
@@ -146,7 +142,6 @@ class GANImputer(TransformerMixin, BaseEstimator):
         categorical_columns: Sequence[Any] | None = None,
         integer_columns: Sequence[Any] | str | None = "auto",
         clip: bool = True,
-        identifier_columns: Sequence[Any] | None = None,
         random_state: int | None = None,
     ) -> None:
         self.n_steps = n_steps
@@ -164,7 +159,6 @@ class GANImputer(TransformerMixin, BaseEstimator):
         self.categorical_columns = categorical_columns
         self.integer_columns = integer_columns
         self.clip = clip
-        self.identifier_columns = identifier_columns
         self.random_state = random_state
 
     # ----------------------------------------------------------------------------- fitting
@@ -172,9 +166,7 @@ class GANImputer(TransformerMixin, BaseEstimator):
         """Learn the schema, the Gaussian and the generator from the observed entries of X."""
         self._check_params()
         df, frame = as_frame(X)
-        schema = infer_schema(
-            df, frame, self.categorical_columns, self.integer_columns, self.identifier_columns
-        )
+        schema = infer_schema(df, frame, self.categorical_columns, self.integer_columns)
         encoder = MinMaxEncoder(schema)
         values, mask = encoder.encode(df)
         empty = mask.sum(1) == 0
@@ -195,9 +187,9 @@ class GANImputer(TransformerMixin, BaseEstimator):
             self._fit_arrays(values, mask, seed)
         self.schema_ = schema
         self.encoder_ = encoder
-        self.n_features_in_ = len(schema.order)
+        self.n_features_in_ = len(schema.columns)
         if frame:
-            self.feature_names_in_ = np.array(schema.order, dtype=object)
+            self.feature_names_in_ = np.array(schema.names, dtype=object)
         return self
 
     def _check_params(self) -> None:
@@ -362,13 +354,12 @@ class GANImputer(TransformerMixin, BaseEstimator):
         if self._numeric_array(X):
             return self._transform_numeric(X)
         df, _ = as_frame(X)
-        df, ids = split_identifiers(df, self.schema_)
         df = conform(df, self.schema_, type(self).__name__)
         values, mask = self.encoder_.encode(df)
         self._warn_empty(mask)
         with single_thread(), torch.no_grad():
             filled = self._impute_arrays(values, mask)
-        return join_identifiers(self._to_output(df, filled, mask), ids, self.schema_)
+        return self._to_output(df, filled, mask)
 
     def _numeric_array(self, X: Any) -> bool:
         """A float/int ndarray for a model fitted on numbers only: the pandas-free fast path."""
@@ -465,9 +456,9 @@ class GANImputer(TransformerMixin, BaseEstimator):
         return out
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """Imputation keeps the columns: the fitted names (identifier columns included)."""
+        """Imputation keeps the columns: the fitted names."""
         check_is_fitted(self, "schema_")
-        return np.array(self.schema_.order, dtype=object)
+        return np.array(self.schema_.names, dtype=object)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -481,7 +472,7 @@ class GANImputer(TransformerMixin, BaseEstimator):
         tensors = {"weights": self.weights_, "mus": self.mus_, "sigmas": self.sigmas_}
         tensors.update({f"generator.{k}": v for k, v in self.generator_.state_dict().items()})
         params = {k: v for k, v in self.get_params().items()}
-        for key in ("categorical_columns", "integer_columns", "identifier_columns"):
+        for key in ("categorical_columns", "integer_columns"):
             if params[key] is not None and not isinstance(params[key], str):
                 params[key] = [str(c) for c in params[key]]
         spec = {
@@ -501,8 +492,31 @@ class GANImputer(TransformerMixin, BaseEstimator):
 
     @classmethod
     def load(cls, directory: str | Path) -> GANImputer:
-        """Load a saved imputer (hash-checked, no pickle)."""
-        tensors, spec = read_model_dir(directory, (SPEC_KIND,))
+        """Load a saved imputer (hash-checked, no pickle).
+
+        The spec is checked against the weights' shapes on the meta device before any tensor
+        is read or any network built, so an edited width cannot make it allocate."""
+
+        def check(path: Path, spec: dict[str, Any]) -> None:
+            fitted, where = spec["fitted"], f"{path}/model.json fitted"
+            check_bounds(where, fitted, {"width": (1, 1 << 16), "hidden": (1, 1 << 16)})
+            check_bounds(where, fitted, {"n_components": (1, 1 << 10)})
+            width, k = fitted["width"], fitted["n_components"]
+            if TableSchema.from_dict(spec["schema"]).width != width:
+                raise CheckpointError(f"{where}: width {width} does not match the schema")
+            shapes = weight_shapes(path)
+            expected = {"weights": (k,), "mus": (k, width), "sigmas": (k, width, width)}
+            for name, shape in expected.items():
+                if shapes.get(name) != shape:
+                    raise CheckpointError(
+                        f"{path}: tensor {name!r} has shape {shapes.get(name)}, the spec "
+                        f"implies {shape}"
+                    )
+            check_module_fits(
+                lambda: Refiner(width, fitted["hidden"]), shapes, prefix="generator.", where=where
+            )
+
+        tensors, spec = read_model_dir(directory, (SPEC_KIND,), check=check)
         try:
             model = cls(**spec["params"])
             fitted = spec["fitted"]
@@ -522,8 +536,8 @@ class GANImputer(TransformerMixin, BaseEstimator):
                 f"{directory}: incomplete or inconsistent imputer ({exc})"
             ) from exc
         model.generator_.eval()
-        model.n_features_in_ = len(model.schema_.order)
+        model.n_features_in_ = len(model.schema_.columns)
         if model.schema_.frame:
-            model.feature_names_in_ = np.array(model.schema_.order, dtype=object)
+            model.feature_names_in_ = np.array(model.schema_.names, dtype=object)
         model.history_ = []
         return model

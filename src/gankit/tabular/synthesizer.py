@@ -37,9 +37,15 @@ from torch import nn
 from torch.nn import functional as F
 
 from gankit.errors import CheckpointError, ConfigError, DataError
-from gankit.modeldir import read_model_dir, write_model_dir
+from gankit.modeldir import (
+    check_bounds,
+    check_module_fits,
+    read_model_dir,
+    weight_shapes,
+    write_model_dir,
+)
 from gankit.tabular.imputer import single_thread
-from gankit.tabular.transform import TableSchema, identifier_names, infer_schema, surrogates
+from gankit.tabular.transform import TableSchema, infer_schema
 
 SPEC_KIND = "tabular-synth"
 
@@ -339,29 +345,22 @@ class TabularGAN:
         data: pd.DataFrame,
         discrete_columns: list[str] | tuple[str, ...] = (),
         holdout: pd.DataFrame | None = None,
-        identifier_columns: list[str] | tuple[str, ...] = (),
     ) -> TabularGAN:
-        """Train on `data`; report distance to closest record (against `holdout` if given).
-
-        `identifier_columns` (ids, names, free text: a value per row) are left out of the model
-        and `sample` fills them with fresh surrogates ("synthetic-000001", ...) that never equal
-        a training value; an undeclared column that looks like one is refused."""
+        """Train on `data`; report distance to closest record (against `holdout` if given)."""
         self._check_params()
         if not isinstance(data, pd.DataFrame):
             raise DataError(f"TabularGAN.fit expects a pandas DataFrame, got {type(data).__name__}")
         df = data.copy()
         df.columns = [str(c) for c in df.columns]
-        ids = identifier_names(df, list(identifier_columns))
-        if df.drop(columns=ids).isna().any().any():
-            bad = [c for c in df.columns if c not in ids and df[c].isna().any()]
+        if df.isna().any().any():
+            bad = [c for c in df.columns if df[c].isna().any()]
             raise DataError(
                 f"columns {bad} contain missing values; TabularGAN needs a complete table "
                 "(fill them first, e.g. with gankit.tabular.GANImputer)"
             )
         if len(df) < 2 * self.pac:
             raise DataError(f"need at least {2 * self.pac} rows (2 packs), got {len(df)}")
-        schema = infer_schema(df, True, categorical=list(discrete_columns), identifiers=ids)
-        df = df[schema.names]
+        schema = infer_schema(df, True, categorical=list(discrete_columns))
         seed = int(np.random.default_rng(self.random_state).integers(2**31))
         rng = np.random.default_rng(seed)
         torch.manual_seed(seed)
@@ -524,10 +523,7 @@ class TabularGAN:
         if fixed is not None:
             name = self.encoder_.discrete_spans[fixed[0]][2]
             frame[name] = self.schema_.columns[self._col_index(name)].categories[fixed[1]]
-        frame = self._restore_dtypes(frame)
-        if self.schema_.identifiers:
-            frame = frame.assign(**surrogates(self.schema_, len(frame)))[self.schema_.order]
-        return frame
+        return self._restore_dtypes(frame)
 
     def _col_index(self, name: str) -> int:
         return self.schema_.names.index(name)
@@ -654,8 +650,28 @@ class TabularGAN:
 
     @classmethod
     def load(cls, directory: str | Path) -> TabularGAN:
-        """Load a saved synthesizer (hash-checked, no pickle)."""
-        tensors, spec = read_model_dir(directory, (SPEC_KIND,))
+        """Load a saved synthesizer (hash-checked, no pickle).
+
+        The spec is checked against the weights' shapes on the meta device before any tensor
+        is read or any network built, so an edited z_dim or width cannot make it allocate."""
+
+        def check(path: Path, spec: dict[str, Any]) -> None:
+            params, where = spec["params"], f"{path}/model.json params"
+            check_bounds(where, params, {"z_dim": (1, 1 << 16), "pac": (1, 64)})
+            hidden = params["hidden"]
+            if not isinstance(hidden, list) or len(hidden) > 64:
+                raise CheckpointError(f"{where}: 'hidden' must be a list of at most 64 widths")
+            check_bounds(where, dict(enumerate(hidden)), dict.fromkeys(range(64), (1, 1 << 16)))
+            encoder = ModeEncoder(TableSchema.from_dict(spec["schema"]), spec["modes"])
+            cond_dim = sum(w for _, w, _ in encoder.discrete_spans)
+            check_module_fits(
+                lambda: Generator(params["z_dim"], cond_dim, tuple(hidden), encoder.width),
+                weight_shapes(path),
+                prefix="generator.",
+                where=where,
+            )
+
+        tensors, spec = read_model_dir(directory, (SPEC_KIND,), check=check)
         try:
             params = dict(spec["params"])
             params["hidden"] = tuple(params["hidden"])
