@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,51 +20,137 @@ import yaml
 from gankit.errors import ConfigError
 
 
+# --- data sections, chosen by `data.name` --------------------------------------------------------
 @dataclass
-class DataConfig:
-    """Where the real samples come from."""
+class ImageDataConfig:
+    """A fixed image dataset: digits, mnist, fashion-mnist, cifar10, or a folder of images."""
 
-    name: str = (
-        "digits"  # digits | mnist | fashion-mnist | cifar10 | folder | ring | grid | swiss-roll
-        # | stacked-digits (3 independent digits as 3 channels: 1,000 modes)
-    )
+    name: str = "digits"  # digits | mnist | fashion-mnist | cifar10 | folder
     root: str | None = None  # folder with the files, for mnist/fashion-mnist/cifar10/folder
     download: bool = False  # fetch missing files (checksummed); never done unless asked
-    split: str = "train"
-    image_size: int | None = (
-        None  # square size: folders are resized; others padded (28→32) or resized
-    )
+    split: str = "train"  # train | test | all
+    image_size: int | None = None  # square size: folders resized; others padded (28→32) or resized
     channels: int = 3  # folder images: 1 (grey) or 3 (RGB)
-    n_samples: int = 100_000  # toy data: size of the fixed training set
-    modes: int = 8  # ring
-    radius: float = 1.0  # ring
-    size: int = 5  # grid: size × size modes
-    spacing: float = 2.0  # grid
-    std: float | None = None  # toy mixtures: None takes the preset (ring 0.01, grid 0.05)
+
+
+@dataclass
+class StackedDigitsDataConfig:
+    """3 independent digits as 3 channels: 1,000 modes (Metz et al. 2017)."""
+
+    name: str = "stacked-digits"
+    n_samples: int = 100_000
+    split: str = "train"
+    image_size: int | None = None
     seed: int = 0
 
 
 @dataclass
-class ModelConfig:
-    """Generator and discriminator architecture."""
+class RingDataConfig:
+    """A ring of Gaussians (VEEGAN protocol: 8 modes, radius 1, std 0.01)."""
 
-    family: str = "dcgan"  # dcgan | mlp | goodfellow | resnet
+    name: str = "ring"
+    n_samples: int = 100_000  # size of the fixed training set
+    modes: int = 8
+    radius: float = 1.0
+    std: float | None = None  # None takes the preset (0.01)
+    seed: int = 0
+
+
+@dataclass
+class GridDataConfig:
+    """A size × size grid of Gaussians (VEEGAN protocol: 5 × 5, spacing 2, std 0.05)."""
+
+    name: str = "grid"
+    n_samples: int = 100_000
+    size: int = 5
+    spacing: float = 2.0
+    std: float | None = None  # None takes the preset (0.05)
+    seed: int = 0
+
+
+@dataclass
+class SwissRollDataConfig:
+    """The 2-D swiss roll."""
+
+    name: str = "swiss-roll"
+    n_samples: int = 100_000
+    seed: int = 0
+
+
+DATA_SECTIONS: dict[str, type] = {
+    **dict.fromkeys(("digits", "mnist", "fashion-mnist", "cifar10", "folder"), ImageDataConfig),
+    "stacked-digits": StackedDigitsDataConfig,
+    "ring": RingDataConfig,
+    "grid": GridDataConfig,
+    "swiss-roll": SwissRollDataConfig,
+}
+DataConfig = ImageDataConfig  # the default section
+
+
+# --- model sections, chosen by `model.family` (see gankit.registry) ------------------------------
+@dataclass
+class GANModelConfig:
+    """What every GAN network family shares."""
+
+    family: str = "dcgan"
     latent_dim: int = 64
     g_width: int = 64  # base channels (conv) or hidden units (mlp)
     d_width: int = 64
-    depth: int = 2  # hidden layers (mlp)
-    g_activation: str = "relu"
-    d_activation: str = "leaky_relu"
-    g_batch_norm: bool = False  # mlp generator
-    d_batch_norm: bool = False  # dcgan discriminator
-    g_output: str = "tanh"  # mlp generator: tanh | sigmoid | none
-    d_dropout: float = 0.0
-    maxout_pieces: int = 5  # goodfellow discriminator
     spectral_norm: bool = False  # on every discriminator layer
-    minibatch_std: bool = False  # ProGAN minibatch standard deviation in D
     init: str = "default"  # default | dcgan | orthogonal
     latent_categories: int = 0  # K > 0: z[:, :K] becomes a uniform one-hot code (disconnected)
-    pack: int = 1  # PacGAN: D judges this many samples concatenated (train.batch_size % pack == 0)
+    # PacGAN: D judges `pack` samples concatenated. train.batch_size counts samples, so D sees
+    # batch_size / pack packs per step (batch_size must be a multiple of pack).
+    pack: int = 1
+
+
+@dataclass
+class DCGANModelConfig(GANModelConfig):
+    """DCGAN (Radford et al. 2016)."""
+
+    d_batch_norm: bool = False
+    minibatch_std: bool = False  # ProGAN minibatch standard deviation in D
+
+
+@dataclass
+class MLPModelConfig(GANModelConfig):
+    """MLP generator and discriminator."""
+
+    family: str = "mlp"
+    g_depth: int = 2  # hidden layers of G
+    d_depth: int = 2  # hidden layers of D
+    g_activation: str = "relu"
+    d_activation: str = "leaky_relu"
+    g_batch_norm: bool = False
+    g_output: str = "tanh"  # tanh | sigmoid | none
+    d_dropout: float = 0.0
+    minibatch_std: bool = False
+
+
+@dataclass
+class GoodfellowModelConfig(GANModelConfig):
+    """ReLU-MLP generator, maxout discriminator with dropout (Goodfellow et al. 2014)."""
+
+    family: str = "goodfellow"
+    g_depth: int = 2
+    d_depth: int = 2
+    g_activation: str = "relu"
+    g_batch_norm: bool = False
+    g_output: str = "tanh"
+    maxout_pieces: int = 5
+    d_dropout: float = 0.0  # dropout after each maxout layer (0.5 in the paper's recipe)
+    d_input_dropout: float = 0.2  # dropout on D's input
+
+
+@dataclass
+class ResNetModelConfig(GANModelConfig):
+    """SNGAN ResNet generator and discriminator, 32 px."""
+
+    family: str = "resnet"
+
+
+ModelConfig = DCGANModelConfig  # the default section
+LEGACY_KEYS = {"model.depth": ("g_depth", "d_depth")}  # one `depth` used to set both
 
 
 @dataclass
@@ -111,33 +198,29 @@ class TrainConfig:
     rollback_lr_factor: float = 0.5
     max_rollbacks: int = 3
     d_win_patience: int = 1000  # stop if D separates every batch perfectly this many steps
+    # stop if D separates every batch by a saturating margin (logit gap >= 20) this many steps:
+    # an exploded game is caught within this bound, whatever the run length
+    collapse_patience: int = 50
 
 
 @dataclass
 class Config:
     """A whole training run."""
 
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
+    data: Any = field(default_factory=ImageDataConfig)  # class chosen by data.name
+    model: Any = field(default_factory=DCGANModelConfig)  # class chosen by model.family
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     out: str = "runs/run"
 
+    def model_dict(self) -> dict[str, Any]:
+        """The model section as a plain dictionary (the architecture spec of model.json)."""
+        return dataclasses.asdict(self.model)
+
 
 CHOICES: dict[str, tuple[str, ...]] = {
-    "data.name": (
-        "digits",
-        "mnist",
-        "fashion-mnist",
-        "cifar10",
-        "folder",
-        "ring",
-        "grid",
-        "swiss-roll",
-        "stacked-digits",
-    ),
+    "data.name": tuple(DATA_SECTIONS),
     "data.split": ("train", "test", "all"),
-    "model.family": ("dcgan", "mlp", "goodfellow", "resnet"),
     "model.g_output": ("tanh", "sigmoid", "none"),
     "model.init": ("default", "dcgan", "orthogonal"),
     "objective.loss": ("minimax", "non-saturating", "wasserstein", "least-squares", "hinge"),
@@ -161,7 +244,17 @@ POSITIVE = {
     "model.d_width",
     "data.n_samples",
     "train.d_win_patience",
+    "train.collapse_patience",
     "model.maxout_pieces",
+    "model.g_depth",
+    "model.d_depth",
+    "data.modes",
+    "data.size",
+    "data.radius",
+    "data.spacing",
+    "data.channels",
+    "data.std",
+    "data.image_size",
     "model.pack",
     "objective.unroll_lr",
     "objective.ada_speed",
@@ -173,7 +266,6 @@ NON_NEGATIVE = {
     "train.grad_clip",
     "train.momentum",
     "model.d_dropout",
-    "model.depth",
     "train.max_rollbacks",
     "objective.unroll_steps",
     "objective.ada_target",
@@ -182,6 +274,8 @@ NON_NEGATIVE = {
 UNIT_INTERVAL = {
     "train.ema",
     "model.d_dropout",
+    "model.d_input_dropout",
+    "train.momentum",
     "train.rollback_lr_factor",
     "objective.ada_target",
 }
@@ -222,27 +316,78 @@ def _suggest(key: str, valid: list[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(valid)}"
 
 
+def _section_class(name: str, values: Any) -> type:
+    """The dataclass of the `data` or `model` section, chosen by its `name` / `family` key."""
+    if name == "data":
+        chosen = values.get("name", "digits") if isinstance(values, dict) else "digits"
+        if chosen not in DATA_SECTIONS:
+            raise ConfigError(
+                f"data.name = {chosen!r} is not allowed{_suggest_value(chosen, DATA_SECTIONS)}"
+                f"; choose one of {', '.join(DATA_SECTIONS)}"
+            )
+        return DATA_SECTIONS[chosen]
+    from gankit.registry import family
+
+    chosen = values.get("family", "dcgan") if isinstance(values, dict) else "dcgan"
+    if not isinstance(chosen, str):
+        raise ConfigError(f"model.family = {chosen!r} must be a string")
+    return family(chosen).config_class()
+
+
+def _suggest_value(value: Any, valid: Any) -> str:
+    close = difflib.get_close_matches(str(value), list(valid), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _legacy(values: dict[str, Any], prefix: str, names: list[str]) -> dict[str, Any]:
+    """Old spellings still read: `model.depth` sets both depths where the section has them."""
+    values = dict(values)
+    for old, new_keys in LEGACY_KEYS.items():
+        section, _, key = old.partition(".")
+        if prefix == f"{section}." and key in values:
+            depth = values.pop(key)
+            for new in new_keys:
+                if new in names:
+                    values.setdefault(new, depth)
+    return values
+
+
+def _check_float(path: str, value: float) -> None:
+    if not math.isfinite(value):
+        raise ConfigError(f"{path} = {value!r} must be a finite number")
+
+
 def _build(cls: type, values: Any, prefix: str) -> Any:
     if not isinstance(values, dict):
         raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {values!r}")
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
+    values = _legacy(values, prefix, names)
     kwargs = {}
     for key, value in values.items():
         path = f"{prefix}{key}"
         if key not in names:
             raise ConfigError(f"unknown config key {path!r}{_suggest(str(key), names)}")
         hint = hints[key]
+        if cls is Config and key in ("data", "model"):
+            kwargs[key] = _build(_section_class(key, value), value, f"{path}.")
+            continue
         if dataclasses.is_dataclass(hint):
             kwargs[key] = _build(hint, value, f"{path}.")
             continue
         value = _coerce_float_string(value, hint)
-        if _type_ok(value, hint):
-            kwargs[key] = float(value) if hint is float else value
-        else:
+        if not _type_ok(value, hint):
             raise ConfigError(
                 f"{path} = {value!r} has type {type(value).__name__}; expected {_type_name(hint)}"
             )
+        if isinstance(value, float) or (hint is float and value is not None):
+            value = float(value)
+            _check_float(path, value)
+        if isinstance(value, list):
+            for item in value:
+                if isinstance(item, float):
+                    _check_float(path, item)
+        kwargs[key] = value
     return cls(**kwargs)
 
 
@@ -253,6 +398,8 @@ def _check_values(cfg: Config) -> None:
             continue
         for key, value in values.items():
             path = f"{section}.{key}"
+            if value is None:
+                continue
             if path in CHOICES and value not in CHOICES[path]:
                 raise ConfigError(
                     f"{path} = {value!r} is not allowed; choose one of {', '.join(CHOICES[path])}"

@@ -59,11 +59,20 @@ def save_image(array: np.ndarray | torch.Tensor, path: str | os.PathLike, scale:
 
 
 def read_history(metrics_path: str | os.PathLike) -> list[dict]:
-    """The records of a metrics.jsonl file (missing file → empty)."""
+    """The records of a metrics.jsonl file (missing file → empty). A line that is not a JSON
+    object (a write torn by a kill or a full disk) is skipped."""
     path = Path(metrics_path)
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("step"), int):
+            records.append(record)
+    return records
 
 
 def _save_figure(fig, path: str | os.PathLike) -> Path:

@@ -44,9 +44,11 @@ def train_recipe(
     A recipe with `rejection` yields two rows from the same trained model: its samples drawn by
     discriminator rejection sampling, and the plain first-n draws as the ablation row.
     """
-    from gankit.train.trainer import Trainer
+    from gankit.engine.runs import build_trainer
 
-    base = [*recipe.overrides, *extra, f"train.seed={seed}", f"data.seed={seed}"]
+    base = [*recipe.overrides, *extra, f"train.seed={seed}"]
+    if hasattr(load_config(CONFIGS / recipe.config, base).data, "seed"):
+        base.append(f"data.seed={seed}")  # data drawn at random (toy mixtures, stacked digits)
     steps = load_config(CONFIGS / recipe.config, base).train.steps
     quiet = [
         "train.progress=false",
@@ -57,7 +59,7 @@ def train_recipe(
     cfg = load_config(CONFIGS / recipe.config, base + quiet)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="gankit-bench-") as tmp:
-        trainer = Trainer(cfg, tmp)
+        trainer = build_trainer(cfg, tmp)
         trainer.fit()
         rows = {
             recipe.name: sample_trainer(
@@ -120,16 +122,17 @@ def sample_trainer(
 
     Without `rejection` the first n draws of the seeded noise are the samples (acceptance None).
     """
-    net = trainer.ema.shadow if trainer.ema is not None else trainer.generator
+    model = trainer.model
+    net, cfg = model.sampling_network("g"), model.cfg
     device = trainer.device
     net.eval()
     if rejection:
         sampler = discriminator_sampler(
             net,
-            trainer.discriminator,
-            trainer.cfg.model.latent_dim,
-            loss=trainer.cfg.objective.loss,
-            pack=trainer.cfg.model.pack,
+            model.networks["d"],
+            cfg.model.latent_dim,
+            loss=cfg.objective.loss,
+            pack=cfg.model.pack,
             device=device,
             batch_size=batch,
             quantile=quantile,
@@ -137,7 +140,7 @@ def sample_trainer(
         )
         return sampler.sample(n, seed), sampler.acceptance
     gen = torch.Generator().manual_seed(seed)
-    z = torch.randn(n, trainer.cfg.model.latent_dim, generator=gen)
+    z = torch.randn(n, cfg.model.latent_dim, generator=gen)
     with torch.no_grad():
         parts = [net(z[s : s + batch].to(device)).float().cpu() for s in range(0, n, batch)]
     return torch.cat(parts), None

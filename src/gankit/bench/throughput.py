@@ -17,16 +17,17 @@ from torch.utils.flop_counter import FlopCounterMode
 from gankit.bench.common import format_table
 from gankit.config import load_config
 from gankit.demo import demo_config
-from gankit.train import Trainer
+from gankit.engine import Trainer
+from gankit.engine.runs import build_trainer
 
 
 class PlainLoop:
     """The canonical PyTorch GAN loop (as in the DCGAN example), no framework at all."""
 
     def __init__(self, trainer: Trainer) -> None:
-        cfg = trainer.cfg
-        self.g, self.d = trainer.generator, trainer.discriminator
-        self.x, self.batch, self.z = trainer.dataset.x, cfg.train.batch_size, cfg.model.latent_dim
+        cfg, model = trainer.model.cfg, trainer.model
+        self.g, self.d = model.networks["g"], model.networks["d"]
+        self.x, self.batch, self.z = model.dataset.x, cfg.train.batch_size, cfg.model.latent_dim
         betas = tuple(cfg.train.betas)
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=cfg.train.lr_g, betas=betas)
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=cfg.train.lr_d, betas=betas)
@@ -80,22 +81,22 @@ def matmul_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
 def run(quick: bool = False, seeds: int | None = None) -> dict:
     """Measure both loops; `quick` uses fewer and shorter blocks."""
     cfg = load_config(demo_config(), ["train.progress=false", "train.ema=0"])
-    gankit_trainer = Trainer(cfg, "/tmp/gankit-bench-throughput")
-    plain = PlainLoop(Trainer(cfg, "/tmp/gankit-bench-throughput"))
+    gankit_trainer = build_trainer(cfg, None)
+    plain = PlainLoop(build_trainer(cfg, None))
     blocks, per_block = (2, 10) if quick else (10, 50)
-    for step in (gankit_trainer.train_step, plain.step):  # warm-up
+    for step in (gankit_trainer.run_step, plain.step):  # warm-up
         _rate(step, 5)
     rates: dict[str, list[float]] = {"gankit": [], "plain": []}
     cpu_rates: dict[str, list[float]] = {"gankit": [], "plain": []}
     peaks = []  # the peak is measured between blocks too: on a shared CPU, keep the best
     for _ in range(blocks):
-        for name, step in (("gankit", gankit_trainer.train_step), ("plain", plain.step)):
+        for name, step in (("gankit", gankit_trainer.run_step), ("plain", plain.step)):
             wall_rate, cpu_rate = _rate(step, per_block)
             rates[name].append(wall_rate)
             cpu_rates[name].append(cpu_rate)
         peaks.append(matmul_peak_gflops(1024 if quick else 2048))
     with FlopCounterMode(display=False) as counter:
-        gankit_trainer.train_step()
+        gankit_trainer.run_step()
     step_flops = counter.get_total_flops()
     peak = max(peaks)
     gk, pl = max(rates["gankit"]), max(rates["plain"])

@@ -112,3 +112,24 @@ class BatchSampler:
             gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
             self._epoch, self._perm = epoch, torch.randperm(self.n, generator=gen)
         return self._perm[pos * self.batch_size : (pos + 1) * self.batch_size]
+
+
+class TensorBatches:
+    """The batch provider of a dataset held in memory: batch `i` is a function of (seed, i)."""
+
+    def __init__(self, dataset: Dataset, batch_size: int, seed: int) -> None:
+        self.dataset = dataset
+        self.sampler = BatchSampler(len(dataset.x), batch_size, seed)
+
+    def batch(self, index: int):
+        from gankit.engine.model import Batch
+
+        idx = self.sampler.indices(index)
+        labels = None if self.dataset.labels is None else self.dataset.labels[idx]
+        return Batch(self.dataset.x[idx], labels)
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass

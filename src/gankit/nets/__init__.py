@@ -49,13 +49,23 @@ def _image_dims(spec: dict[str, Any]) -> tuple[int, int]:
     return shape[0], shape[1]
 
 
+def _depth(spec: dict[str, Any], net: str) -> int:
+    """Hidden layers of G or D (model.json before 0.2 stored one `depth` for both)."""
+    return int(spec.get(f"{net}_depth", spec.get("depth", 2)))
+
+
 def build_generator(spec: dict[str, Any]) -> nn.Module:
     """The generator described by `spec`."""
     family, z, shape = spec["family"], spec["latent_dim"], spec["data_shape"]
     if family in ("mlp", "goodfellow"):
-        hidden = [spec["g_width"]] * spec["depth"]
+        hidden = [spec["g_width"]] * _depth(spec, "g")
         net: nn.Module = MLPGenerator(
-            z, shape, hidden, spec["g_activation"], spec["g_batch_norm"], spec["g_output"]
+            z,
+            shape,
+            hidden,
+            spec.get("g_activation", "relu"),
+            spec.get("g_batch_norm", False),
+            spec.get("g_output", "tanh"),
         )
     elif family == "dcgan":
         net = DCGANGenerator(z, *_image_dims(spec), width=spec["g_width"])
@@ -63,7 +73,7 @@ def build_generator(spec: dict[str, Any]) -> nn.Module:
         net = ResNetGenerator(z, *_image_dims(spec), width=spec["g_width"])
     else:
         raise ConfigError(f"unknown model.family {family!r}")
-    init_weights(net, spec["init"])
+    init_weights(net, spec.get("init", "default"))
     categories = int(spec.get("latent_categories", 0))
     return CategoricalLatent(net, categories, z) if categories else net
 
@@ -77,20 +87,27 @@ def build_discriminator(spec: dict[str, Any]) -> nn.Module:
         )
         return PackedDiscriminator(inner, pack)
     family, shape = spec["family"], spec["data_shape"]
-    hidden = [spec["d_width"]] * spec["depth"]
+    hidden = [spec["d_width"]] * _depth(spec, "d")
+    mbstd = spec.get("minibatch_std", False)
     if family == "mlp":
         net: nn.Module = MLPDiscriminator(
-            shape, hidden, spec["d_activation"], spec["d_dropout"], spec["minibatch_std"]
+            shape, hidden, spec.get("d_activation", "leaky_relu"), spec.get("d_dropout", 0.0), mbstd
         )
     elif family == "goodfellow":
-        net = MaxoutDiscriminator(shape, hidden, spec["maxout_pieces"], spec["d_dropout"])
+        net = MaxoutDiscriminator(
+            shape,
+            hidden,
+            spec["maxout_pieces"],
+            spec.get("d_dropout", 0.0),
+            spec.get("d_input_dropout", 0.2),
+        )
     elif family == "dcgan":
         net = DCGANDiscriminator(
-            *_image_dims(spec), spec["d_width"], spec["d_batch_norm"], spec["minibatch_std"]
+            *_image_dims(spec), spec["d_width"], spec.get("d_batch_norm", False), mbstd
         )
     elif family == "resnet":
         net = ResNetDiscriminator(*_image_dims(spec), width=spec["d_width"])
     else:
         raise ConfigError(f"unknown model.family {family!r}")
-    init_weights(net, spec["init"])
-    return apply_spectral_norm(net) if spec["spectral_norm"] else net
+    init_weights(net, spec.get("init", "default"))
+    return apply_spectral_norm(net) if spec.get("spectral_norm", False) else net

@@ -2,8 +2,8 @@ import torch
 from torch import nn
 
 from gankit.data.source import BatchSampler
-from gankit.train import train
-from gankit.train.ema import EMA
+from gankit.engine import train
+from gankit.engine.ema import EMA
 
 
 def test_batch_sampler_is_a_function_of_the_counter():
@@ -33,17 +33,18 @@ def test_tensorboard_events_written(tmp_path, toy_config):
 
 
 def test_gradient_clipping_bounds_the_update(tmp_path, toy_config):
-    from gankit.train import Trainer
+    from gankit.engine.runs import build_trainer
 
-    trainer = Trainer(
+    trainer = build_trainer(
         toy_config("train.grad_clip=1e-3", "train.optimizer=sgd", "train.lr_d=1.0"), tmp_path / "gc"
     )
-    before = [p.detach().clone() for p in trainer.discriminator.parameters()]
-    trainer.train_step()
+    d = trainer.model.networks["d"]
+    before = [p.detach().clone() for p in d.parameters()]
+    trainer.run_step()
     moved = torch.cat(
         [
             (p.detach() - b).flatten()
-            for p, b in zip(trainer.discriminator.parameters(), before, strict=True)
+            for p, b in zip(d.parameters(), before, strict=True)
         ]
     )
     # SGD moves by lr·g with ‖g‖ ≤ 1e-3 after clipping
@@ -65,15 +66,16 @@ def test_load_generator_refuses_other_kinds(tmp_path):
 def test_saved_model_is_the_ema_of_the_trained_generator(tmp_path, toy_config):
     from safetensors.torch import load_file
 
-    from gankit.train.checkpoint import load_state
+    from gankit.engine.checkpoint import load_state
 
     run = train(toy_config("train.ema=0.5"), tmp_path / "ema")
     saved, state = load_file(run.path / "model.safetensors"), load_state(run.path)
     g_keys = [k for k in saved if not k.startswith("discriminator.")]
-    assert set(g_keys) == set(state["ema"])
-    assert all(torch.equal(saved[k], state["ema"][k]) for k in g_keys)
-    assert any(not torch.equal(saved[k], state["generator"][k]) for k in g_keys)
+    ema, g, d = state["callbacks"]["ema:g"], state["networks"]["g"], state["networks"]["d"]
+    assert set(g_keys) == set(ema)
+    assert all(torch.equal(saved[k], ema[k]) for k in g_keys)
+    assert any(not torch.equal(saved[k], g[k]) for k in g_keys)
     # the discriminator is saved beside it, for rejection sampling
     d_keys = {k.removeprefix("discriminator."): k for k in saved if k not in g_keys}
-    assert d_keys.keys() == state["discriminator"].keys()
-    assert all(torch.equal(saved[d_keys[k]], state["discriminator"][k]) for k in d_keys)
+    assert d_keys.keys() == d.keys()
+    assert all(torch.equal(saved[d_keys[k]], d[k]) for k in d_keys)

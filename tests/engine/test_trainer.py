@@ -11,8 +11,9 @@ from safetensors.torch import load_file
 
 import gankit
 from gankit.errors import CheckpointError, ConfigError, TrainingError
-from gankit.train import Trainer, resume, train
-from gankit.train.checkpoint import load_state
+from gankit.engine import resume, train
+from gankit.engine.runs import build_trainer
+from gankit.engine.checkpoint import load_state
 
 from ..conftest import TINY_TOY
 
@@ -56,8 +57,9 @@ def test_resume_is_bit_identical(tmp_path, toy_config):
     resumed = resume(part.path, ["train.steps=20"])
     assert resumed.step == 20
     a, b = load_state(full.path), load_state(resumed.path)
-    for net in ("generator", "discriminator"):
-        assert all(torch.equal(a[net][k], b[net][k]) for k in a[net])
+    for net in ("g", "d"):
+        na, nb = a["networks"][net], b["networks"][net]
+        assert all(torch.equal(na[k], nb[k]) for k in na)
     assert [h["step"] for h in resumed.history] == [h["step"] for h in full.history]
 
 
@@ -99,13 +101,14 @@ def test_kill_minus_nine_then_resume(tmp_path, toy_config):
     resumed = resume(run_dir)
     assert resumed.step == steps
     a, b = load_state(reference.path), load_state(run_dir)
-    assert all(torch.equal(a["generator"][k], b["generator"][k]) for k in a["generator"])
+    ga, gb = a["networks"]["g"], b["networks"]["g"]
+    assert all(torch.equal(ga[k], gb[k]) for k in ga)
 
 
 def test_watchdog_stops_on_nan(tmp_path, toy_config):
     with pytest.raises(TrainingError, match="became nan at step 1; no checkpoint"):
         train(toy_config("train.lr_d=1e30", "train.lr_g=1e30"), tmp_path / "early")
-    trainer = Trainer(toy_config("train.steps=40"), tmp_path / "nan")
+    trainer = build_trainer(toy_config("train.steps=40"), tmp_path / "nan")
     poison_step(trainer, 14)
     with pytest.raises(
         TrainingError, match=r"loss_d became nan at step 14.*checkpoint \(step 10\)"
@@ -116,7 +119,7 @@ def test_watchdog_stops_on_nan(tmp_path, toy_config):
 
 def poison_step(trainer, at_step):
     """Make the loss non-finite once, at `at_step`, as a diverging run would."""
-    original = trainer.train_step
+    original = trainer.run_step
 
     def poisoned():
         stats = original()
@@ -124,7 +127,7 @@ def poison_step(trainer, at_step):
             stats["loss_d"] = float("nan")
         return stats
 
-    trainer.train_step = poisoned
+    trainer.run_step = poisoned
 
 
 def test_watchdog_stops_when_discriminator_wins(tmp_path, toy_config):
@@ -141,11 +144,11 @@ def test_watchdog_stops_when_discriminator_wins(tmp_path, toy_config):
 
 def test_rollback_lowers_learning_rate(tmp_path, toy_config):
     cfg = toy_config("train.steps=40", "train.on_divergence=rollback", "train.max_rollbacks=2")
-    trainer = Trainer(cfg, tmp_path / "rb")
+    trainer = build_trainer(cfg, tmp_path / "rb")
     poison_step(trainer, 14)
     run = trainer.fit()
     assert run.step == 40 and trainer.rollbacks == 1
-    assert trainer.opt_d.param_groups[0]["lr"] == pytest.approx(cfg.train.lr_d * 0.5)
+    assert trainer.rates.current("d") == pytest.approx(cfg.train.lr_d * 0.5)
 
 
 def test_tampered_weights_are_refused(tmp_path, toy_config):
@@ -170,5 +173,7 @@ def test_adaptive_augmentation_state_survives_resume(tmp_path, digits_config):
     part = train(digits_config("train.steps=3", *settings), tmp_path / "part")
     resumed = resume(part.path, ["train.steps=6"])
     a, b = load_state(full.path), load_state(resumed.path)
-    assert a["objective"]["p"] == b["objective"]["p"] != 0.0  # p moved, and resumed alike
-    assert all(torch.equal(a["generator"][k], b["generator"][k]) for k in a["generator"])
+    pa, pb = a["model"]["objective"]["p"], b["model"]["objective"]["p"]
+    assert pa == pb != 0.0  # p moved, and resumed alike
+    ga, gb = a["networks"]["g"], b["networks"]["g"]
+    assert all(torch.equal(ga[k], gb[k]) for k in ga)

@@ -38,3 +38,13 @@ def load_state(run_dir: str | os.PathLike) -> dict[str, Any]:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for corrupted or unsafe files
         raise CheckpointError(f"{path}: unreadable or unsafe training state ({exc})") from exc
+
+
+def clean_temp_files(run_dir: str | os.PathLike) -> list[Path]:
+    """Remove temp files a killed atomic write left behind (`.NAME.*.tmp`); returns them."""
+    removed = []
+    for path in Path(run_dir).glob(".*.tmp"):
+        if path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from gankit.train import train
+from gankit.engine import train
 
 from ..conftest import TINY_TOY
 

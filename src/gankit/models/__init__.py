@@ -1,0 +1,1 @@
+"""Model families, one room each; every one is a `gankit.engine.GenerativeModel`."""

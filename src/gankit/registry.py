@@ -1,0 +1,141 @@
+"""The one table of model families and model kinds.
+
+* A **family** is what a config's `model.family` names: its config dataclass and the builder
+  that turns a whole config into (model, batch provider) for the engine.
+* A **kind** is what a model directory's `model.json` says it holds: how to load it, how the
+  service serves it (adapter and request schemas), how it is exported.
+
+`gankit train`, `load_*`, `serve` and `export` look things up here; no other module compares
+kind strings. Entries name their code by import path, so importing the registry is cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gankit.errors import CheckpointError, ConfigError
+
+
+def _resolve(path: str) -> Any:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+@dataclass(frozen=True)
+class Family:
+    """A `model.family`: the config section it reads and the builder of its model."""
+
+    name: str
+    config: str  # "module:Class" of the model section's dataclass
+    builder: str  # "module:function(cfg) -> (GenerativeModel, BatchProvider)"
+    description: str = ""
+
+    def config_class(self) -> type:
+        return _resolve(self.config)
+
+    def build(self, cfg: Any) -> tuple[Any, Any]:
+        return _resolve(self.builder)(cfg)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A `model.json` kind: loader, serving adapter, request schemas, exporter."""
+
+    name: str
+    loader: str  # "module:function(directory) -> loaded model"
+    serve: str | None = None  # "module:function(name, directory, ...) -> ServedModel"
+    requests: tuple[str, ...] = ()  # request schemas (serve) this kind answers
+    exporter: str | None = None  # "module:function(directory, out, ...)"
+    tags: frozenset[str] = field(default_factory=frozenset)  # "generator", "tabular", "image"
+
+    def load(self, directory: Any) -> Any:
+        return _resolve(self.loader)(directory)
+
+    def serving(self) -> Callable[..., Any]:
+        if self.serve is None:
+            raise ConfigError(f"model kind {self.name!r} cannot be served")
+        return _resolve(self.serve)
+
+
+_GAN = "gankit.models.gan:build"
+FAMILIES: dict[str, Family] = {
+    name: Family(name, f"gankit.config:{config}", _GAN, description)
+    for name, config, description in (
+        ("dcgan", "DCGANModelConfig", "DCGAN (Radford et al. 2016), 8–64 px images"),
+        ("mlp", "MLPModelConfig", "MLP generator and discriminator: toy data, small images"),
+        (
+            "goodfellow",
+            "GoodfellowModelConfig",
+            "ReLU-MLP generator, maxout discriminator (Goodfellow et al. 2014)",
+        ),
+        ("resnet", "ResNetModelConfig", "SNGAN ResNet G and D, 32 px (Miyato et al. 2018)"),
+    )
+}
+
+_GEN_LOADER = "gankit.generator:load_generator"
+_GEN_SERVE = "gankit.serve.models:serve_generator"
+_GEN_REQUESTS = ("GenerateRequest", "LatentRequest", "DecodeRequest")
+KINDS: dict[str, Kind] = {
+    "image-generator": Kind(
+        "image-generator",
+        _GEN_LOADER,
+        _GEN_SERVE,
+        _GEN_REQUESTS,
+        "gankit.export:export_generator",
+        frozenset({"generator", "image"}),
+    ),
+    "toy-generator": Kind(
+        "toy-generator",
+        _GEN_LOADER,
+        _GEN_SERVE,
+        _GEN_REQUESTS,
+        "gankit.export:export_generator",
+        frozenset({"generator"}),
+    ),
+    "imputer": Kind(
+        "imputer",
+        "gankit.tabular.imputer:GANImputer.load",
+        "gankit.serve.models:serve_imputer",
+        ("ImputeRequest",),
+        "gankit.export:export_imputer",
+        frozenset({"tabular", "imputer"}),
+    ),
+    "tabular-synth": Kind(
+        "tabular-synth",
+        "gankit.tabular.synthesizer:TabularGAN.load",
+        "gankit.serve.models:serve_synth",
+        ("SynthesizeRequest",),
+        None,
+        frozenset({"tabular", "synthesizer"}),
+    ),
+}
+
+
+def family(name: str) -> Family:
+    """The family a config's `model.family` names."""
+    if name not in FAMILIES:
+        import difflib
+
+        close = difflib.get_close_matches(name, FAMILIES, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(
+            f"model.family = {name!r} is not allowed{hint}; choose one of {', '.join(FAMILIES)}"
+        )
+    return FAMILIES[name]
+
+
+def kind(name: str, where: Any = "model.json") -> Kind:
+    """The kind a model directory's `model.json` names."""
+    if name not in KINDS:
+        raise CheckpointError(
+            f"{where}: unknown model kind {name!r}; this gankit knows {', '.join(KINDS)}"
+        )
+    return KINDS[name]
+
+
+def kinds_with(tag: str) -> tuple[str, ...]:
+    """Every kind carrying `tag` ("generator", "tabular", ...)."""
+    return tuple(k for k, v in KINDS.items() if tag in v.tags)
