@@ -42,10 +42,7 @@ def test_gradient_clipping_bounds_the_update(tmp_path, toy_config):
     before = [p.detach().clone() for p in d.parameters()]
     trainer.run_step()
     moved = torch.cat(
-        [
-            (p.detach() - b).flatten()
-            for p, b in zip(d.parameters(), before, strict=True)
-        ]
+        [(p.detach() - b).flatten() for p, b in zip(d.parameters(), before, strict=True)]
     )
     # SGD moves by lr·g with ‖g‖ ≤ 1e-3 after clipping
     assert 1e-4 < moved.norm() <= 1e-3 * 1.01

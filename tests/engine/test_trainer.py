@@ -10,10 +10,10 @@ import torch
 from safetensors.torch import load_file
 
 import gankit
-from gankit.errors import CheckpointError, ConfigError, TrainingError
 from gankit.engine import resume, train
-from gankit.engine.runs import build_trainer
 from gankit.engine.checkpoint import load_state
+from gankit.engine.runs import build_trainer
+from gankit.errors import CheckpointError, ConfigError, TrainingError
 
 from ..conftest import TINY_TOY
 
