@@ -53,3 +53,91 @@ def test_bench_unknown_name(capsys):
     assert main(["bench", "nonexistent"]) == 2
     assert main(["bench", "digits", "--quick", "--plots", "somewhere"]) == 2
     assert "unknown benchmark" in capsys.readouterr().err
+
+
+# ------------------------------------------------------ the CLI starts without importing torch
+NO_TORCH = """
+import sys
+from gankit.cli import main
+for argv in {argvs!r}:
+    try:
+        main(argv)
+    except SystemExit:
+        pass
+heavy = sorted(m for m in ("torch", "numpy", "fastapi", "sklearn") if m in sys.modules)
+print("HEAVY", heavy)
+"""
+
+
+def test_help_and_usage_errors_do_not_import_torch():
+    argvs = [
+        ["--help"],
+        ["--version"],
+        ["bogus"],  # unknown command
+        ["sample"],  # missing argument
+        ["sample", "--help"],
+        ["eval", "run", "--metrics", "nope"],  # bad choice
+        ["check"],
+    ]
+    result = subprocess.run(
+        [sys.executable, "-c", NO_TORCH.format(argvs=argvs)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.stdout.strip().splitlines()[-1] == "HEAVY []", result.stderr
+    assert "usage: gankit" in result.stdout and "invalid choice: 'bogus'" in result.stderr
+    assert "--min-acceptance" in result.stdout  # `sample --help` is the full parser
+
+
+def test_command_table_matches_the_modules():
+    """cli.COMMANDS (what `gankit --help` lists without importing) is what the modules add."""
+    import argparse
+    import importlib
+
+    from gankit.cli import COMMAND_MODULES, COMMANDS
+
+    for module in COMMAND_MODULES:
+        subparsers = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(module).register(subparsers)
+        helps = {a.dest: a.help for a in subparsers._choices_actions}
+        assert helps == {n: h for n, (m, h) in COMMANDS.items() if m == module}
+
+
+def test_sample_rejection_prints_its_cost_and_takes_a_floor(tmp_path, capsys):
+    from .test_modeldir import save_toy_generator
+
+    save_toy_generator(tmp_path / "m")
+    out = tmp_path / "kept.png"
+    args = ["sample", str(tmp_path / "m"), "--n", "50", "--rejection", "--out", str(out)]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "calibration keeps" in captured.err and "50 samples need about" in captured.err
+    assert "rejection sampling kept" in captured.out and out.is_file()
+    # an untrained D's logits vary, so not every draw is kept: a floor of 1 refuses, with a hint
+    assert main([*args, "--min-acceptance", "1"]) == 2
+    assert "--min-acceptance" in capsys.readouterr().err
+
+
+def test_check_verifies_and_reseals(tmp_path, capsys):
+    import json
+
+    from .test_modeldir import save_toy_generator
+
+    save_toy_generator(tmp_path)
+    assert main(["check", str(tmp_path)]) == 0
+    assert "ok, kind toy-generator" in capsys.readouterr().out
+    spec = json.loads((tmp_path / "model.json").read_text())
+    del spec["spec_sha256"]
+    (tmp_path / "model.json").write_text(json.dumps(spec))
+    assert main(["check", str(tmp_path)]) == 0
+    assert "UNSEALED" in capsys.readouterr().out
+    assert main(["check", str(tmp_path), "--reseal"]) == 0
+    assert "spec sealed" in capsys.readouterr().out
+    sealed = json.loads((tmp_path / "model.json").read_text())
+    (tmp_path / "model.json").write_text(json.dumps({**sealed, "latent_dim": 7}))
+    assert main(["check", str(tmp_path), "--reseal"]) == 2  # edited after sealing: refused
+    assert "model.json was edited" in capsys.readouterr().err
+    (tmp_path / "model.json").write_text(json.dumps({**spec, "latent_dim": 7}))  # unsealed
+    assert main(["check", str(tmp_path), "--reseal"]) == 2  # still checked against the weights
+    assert "does not fit the network" in capsys.readouterr().err

@@ -1,4 +1,9 @@
-"""The `gankit` command: subcommands parse arguments and call one library function each."""
+"""The `gankit` command: subcommands parse arguments and call one library function each.
+
+The CLI starts at once: `gankit --help`, `gankit --version` and an unknown command import no
+command module (so neither torch nor fastapi). `gankit COMMAND ...` imports only the module
+that defines COMMAND, and that module's handlers import the heavy libraries they need.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +13,26 @@ import sys
 
 from gankit.errors import GankitError
 
-# Modules that add subcommands, each with `register(subparsers)`. Listed explicitly.
-COMMAND_MODULES: tuple[str, ...] = (
-    "gankit.commands",
-    "gankit.serve.commands",
-    "gankit.metrics.commands",
-    "gankit.tabular.commands",
-)
+# command -> (module with `register(subparsers)` that adds it, one-line help for `gankit --help`).
+# Listed explicitly; tests/test_cli.py checks that each module registers exactly these commands.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("gankit.commands", "train a GAN from a YAML recipe, or resume a run"),
+    "sample": ("gankit.commands", "write samples of a trained generator as a PNG grid"),
+    "demo": ("gankit.commands", "train the digits DCGAN (~2 min) and write pictures"),
+    "bench": ("gankit.commands", "run a benchmark protocol and write NAME.json"),
+    "check": ("gankit.commands", "verify a model directory (hashes, spec against weights)"),
+    "eval": ("gankit.metrics.commands", "compute metrics of a trained run, write eval.json"),
+    "report": ("gankit.metrics.commands", "write a self-contained report.html for a run"),
+    "serve": ("gankit.serve.commands", "serve models over HTTP (needs the serve extra)"),
+    "apikey": ("gankit.serve.commands", "create an API key for `gankit serve`"),
+    "export": ("gankit.serve.commands", "export a model to ONNX; quantize or prune it"),
+    "impute": ("gankit.tabular.commands", "fill missing values of a CSV with a GANImputer"),
+    "synth": ("gankit.tabular.commands", "fit a tabular GAN or sample a saved one"),
+}
+COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(m for m, _ in COMMANDS.values()))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser, with every subcommand registered."""
+def _top_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     from gankit import __version__
 
     parser = argparse.ArgumentParser(
@@ -26,6 +40,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"gankit {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    return parser, subparsers
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser: with `command`, the full parsers of the module that defines it;
+    without, every command as a one-line stub (enough for `--help` and for usage errors)."""
+    parser, subparsers = _top_parser()
+    if command in COMMANDS:
+        importlib.import_module(COMMANDS[command][0]).register(subparsers)
+    else:
+        for name, (_, help_text) in COMMANDS.items():
+            subparsers.add_parser(name, help=help_text)
+    return parser
+
+
+def build_full_parser() -> argparse.ArgumentParser:
+    """Every command's full parser (imports every command module; for tests and docs)."""
+    parser, subparsers = _top_parser()
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
     return parser
@@ -33,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user mistakes print one line and exit with code 2."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     try:
         result = args.handler(args)

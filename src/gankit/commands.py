@@ -1,8 +1,13 @@
-"""Core subcommands: train, sample, demo, bench."""
+"""Core subcommands: train, sample, demo, bench, check.
+
+This module is imported to build the parser, so it imports nothing heavy at the top: each
+handler imports the library it calls.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from gankit.errors import ConfigError
@@ -42,6 +47,7 @@ def register(subparsers) -> None:
         metavar="Q",
         help="with --rejection: always keep the top 1-Q of draws (caps the ratio; default 1)",
     )
+    add_min_acceptance(p)
     p.add_argument(
         "--interpolate",
         action="store_true",
@@ -62,10 +68,40 @@ def register(subparsers) -> None:
     p.add_argument("--plots", metavar="DIR", help="ring/grid: folder for the scatter plots")
     p.set_defaults(handler=cmd_bench)
 
+    p = subparsers.add_parser(
+        "check", help="verify a model directory (hashes, spec against weights)"
+    )
+    p.add_argument("model_dir", help="run or model directory")
+    p.add_argument(
+        "--reseal",
+        action="store_true",
+        help="record the spec hash of a directory written before gankit sealed model.json "
+        "(only for a directory you trust: its spec becomes the reference)",
+    )
+    p.set_defaults(handler=cmd_check)
+
+
+def add_min_acceptance(p: argparse.ArgumentParser) -> None:
+    """`--min-acceptance`, shared by `gankit sample` and `gankit eval`."""
+    p.add_argument(
+        "--min-acceptance",
+        type=float,
+        default=1e-3,
+        metavar="F",
+        help="with --rejection: refuse to sample when fewer than this fraction of draws would "
+        "be kept (default 1e-3; the grid benchmark needs 1e-5, see README). The cost estimate "
+        "is printed before sampling starts",
+    )
+
+
+def print_estimate(estimate) -> None:
+    """Print a rejection sampler's cost estimate (stderr: stdout carries the results)."""
+    print(estimate.describe(), file=sys.stderr, flush=True)
+
 
 def cmd_train(args: argparse.Namespace) -> int:
     from gankit.config import load_config
-    from gankit.train import resume, train
+    from gankit.engine import resume, train
 
     if args.resume:
         if args.config:
@@ -97,11 +133,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
             truncation=args.truncation,
             rejection=args.rejection,
             rejection_quantile=args.rejection_quantile,
+            min_acceptance=args.min_acceptance,
+            on_estimate=print_estimate if args.rejection else None,
+            progress=sys.stderr.isatty(),
         )
         nrow = None
         if args.rejection:
-            kept = gen.rejection_sampler(args.rejection_quantile).acceptance
-            print(f"rejection sampling kept {kept:.1%} of draws")
+            sampler = gen.rejection_sampler(args.rejection_quantile, args.min_acceptance)
+            print(f"rejection sampling kept {sampler.acceptance:.3g} of draws")
     if gen.is_image:
         save_image(make_grid(images, nrow=nrow), args.out, scale=max(1, 64 // images.shape[-1]))
     else:
@@ -121,4 +160,30 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from gankit.bench import run_benchmark
 
     run_benchmark(args.name, quick=args.quick, seeds=args.seeds, out=args.out, plot_dir=args.plots)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    import warnings
+
+    from gankit.modeldir import (
+        SPEC_HASH_KEY,
+        UnsealedSpecWarning,
+        check_model_dir,
+        reseal_model_dir,
+    )
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UnsealedSpecWarning)
+        spec = check_model_dir(args.model_dir)
+    unsealed = any(issubclass(w.category, UnsealedSpecWarning) for w in caught)
+    if unsealed and args.reseal:
+        spec = reseal_model_dir(args.model_dir)
+        unsealed = False
+    sealed = "UNSEALED (run with --reseal if you trust it)" if unsealed else "sealed"
+    print(
+        f"{args.model_dir}: ok, kind {spec.get('kind')}, weights SHA-256 "
+        f"{spec['weights_sha256'][:16]}…, spec {sealed}"
+        + ("" if unsealed else f" ({spec[SPEC_HASH_KEY][:16]}…)")
+    )
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,12 @@ from gankit.modeldir import (
     weight_shapes,
 )
 from gankit.nets import build_discriminator, build_generator
-from gankit.rejection import RejectionSampler, discriminator_sampler
+from gankit.rejection import (
+    DEFAULT_MIN_ACCEPTANCE,
+    Estimate,
+    RejectionSampler,
+    discriminator_sampler,
+)
 from gankit.viz import to_uint8
 
 GENERATOR_KINDS = ("image-generator", "toy-generator")
@@ -103,27 +109,36 @@ class Generator:
         labels: torch.Tensor | None = None,
         rejection: bool = False,
         rejection_quantile: float = 1.0,
+        min_acceptance: float = DEFAULT_MIN_ACCEPTANCE,
+        on_estimate: Callable[[Estimate], None] | None = None,
+        progress: bool = False,
     ) -> torch.Tensor:
         """n samples [n, *output_shape] in the data range.
 
         `rejection=True` keeps only the samples the saved discriminator judges realistic
         (discriminator rejection sampling, gankit.rejection): higher precision, at the cost of
-        1/acceptance draws per sample; `rejection_quantile` < 1 caps the density ratio.
+        1/acceptance draws per sample; `rejection_quantile` < 1 caps the density ratio, and
+        `min_acceptance` is the floor of acceptance below which sampling is refused rather than
+        run. `on_estimate` receives the predicted cost before sampling starts; `progress` shows
+        a progress bar when it is long.
         """
         if rejection:
             if truncation is not None or labels is not None:
                 raise DataError("rejection sampling takes neither truncation nor labels")
             _check_count(n, math.prod(self.output_shape))
-            return self.rejection_sampler(rejection_quantile).sample(n, seed)
+            sampler = self.rejection_sampler(rejection_quantile, min_acceptance)
+            return sampler.sample(n, seed, on_estimate=on_estimate, progress=progress)
         return self.decode(self.sample_latent(n, seed, truncation), labels)
 
     def rejection_sampler(
-        self, quantile: float = 1.0, min_acceptance: float = 1e-3
+        self, quantile: float = 1.0, min_acceptance: float = DEFAULT_MIN_ACCEPTANCE
     ) -> RejectionSampler:
         """The discriminator rejection sampler of this model (ConfigError if it cannot have one).
 
         It is kept between calls with the same settings (its acceptance count, and its
-        calibration for unseeded calls).
+        calibration for unseeded calls). A packed discriminator (PacGAN) scores each sample
+        packed with context samples of G (gankit.rejection explains why that is still the
+        density ratio).
         """
         if self.discriminator is None:
             raise ConfigError(

@@ -318,3 +318,28 @@ def check_module_fits(
             raise
         except (TypeError, ValueError, RuntimeError, IndexError) as exc:
             raise CheckpointError(f"{where}: the spec does not fit the network ({exc})") from exc
+
+
+def check_model_dir(directory: str | os.PathLike) -> dict[str, Any]:
+    """Verify a model directory the way its loader does and load it once; returns its spec.
+
+    The hashes, the spec against the weights' shapes (before anything is allocated), then the
+    real load. Raises CheckpointError (with UnsealedSpecWarning for an unsealed spec).
+    """
+    spec = verify_model_dir(directory)
+    kind = spec.get("kind")
+    if kind in ("image-generator", "toy-generator"):
+        from gankit.generator import load_generator
+
+        load_generator(directory)
+    elif kind == "imputer":
+        from gankit.tabular import GANImputer
+
+        GANImputer.load(directory)
+    elif kind == "tabular-synth":
+        from gankit.tabular import TabularGAN
+
+        TabularGAN.load(directory)
+    else:
+        raise CheckpointError(f"{directory}: unknown model kind {kind!r}")
+    return spec

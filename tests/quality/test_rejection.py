@@ -7,11 +7,11 @@ import math
 import pytest
 import torch
 
+from gankit.engine import train
+from gankit.engine.callbacks import lr_scale
 from gankit.errors import ConfigError, DataError
 from gankit.generator import load_generator
 from gankit.rejection import RejectionSampler, check_rejection_support
-from gankit.train import train
-from gankit.train.callbacks import lr_scale
 
 
 def test_known_density_ratio_turns_n01_into_n11() -> None:
@@ -56,11 +56,88 @@ def test_a_discriminator_that_rejects_everything_is_reported() -> None:
 
 @pytest.mark.parametrize(
     ("loss", "pack", "match"),
-    [("wasserstein", 1, "log p_data/p_G"), ("hinge", 1, "hinge"), ("non-saturating", 2, "packed")],
+    [("wasserstein", 1, "log p_data/p_G"), ("hinge", 1, "hinge"), ("non-saturating", 0, "pack")],
 )
 def test_models_without_a_density_ratio_are_refused(loss, pack, match) -> None:
     with pytest.raises(ConfigError, match=match):
         check_rejection_support(loss, pack)
+
+
+def test_packed_discriminator_drives_rejection_with_the_closed_form_target() -> None:
+    """PacGAN: the optimal D of packs of 3 has logit Σ_i log r(x_i) (i.i.d. samples). With
+    G = identity on N(0, 1) and log r(x) = x − ½, scoring each draw packed with fixed context
+    draws must still turn N(0, 1) into N(1, 1): the context adds the same constant to every
+    candidate's score."""
+    pack = 3
+
+    def packed_d(x: torch.Tensor) -> torch.Tensor:  # [B * pack, 1] -> [B], like PackedD
+        return (x.reshape(-1, pack) - 0.5).sum(1)
+
+    sampler = RejectionSampler(lambda z: z, packed_d, latent_dim=1, pack=pack)
+    kept = sampler.sample(40_000, seed=0)[:, 0]
+    assert abs(float(kept.mean()) - 1.0) < 0.03
+    assert abs(float(kept.std()) - 1.0) < 0.03
+    assert sampler.context is not None and sampler.context.shape == (4, pack - 1, 1)
+
+
+def _top_percent_sampler(**options) -> RejectionSampler:
+    """logit 0 on the top 1 % of N(0, 1) (x > 2.3263), −10 elsewhere; M = 0, so the
+    acceptance is 0.01 + 0.99 e^−10 = 0.010045 in closed form."""
+    return RejectionSampler(
+        lambda z: z,
+        lambda x: torch.where(x[:, 0] > 2.3263, 0.0, -10.0),
+        latent_dim=1,
+        calibration=50_000,
+        **options,
+    )
+
+
+ACCEPTANCE = 0.01 + 0.99 * math.exp(-10)
+
+
+def test_cost_is_estimated_before_sampling_and_the_floor_is_adjustable() -> None:
+    estimates = []
+    sampler = _top_percent_sampler(min_acceptance=1e-3)
+    sampler.sample(500, seed=0, on_estimate=estimates.append)
+    (estimate,) = estimates
+    # binomial standard error of the calibration's estimate: sqrt(0.01 · 0.99 / 50000) = 4.5e-4
+    assert estimate.acceptance == pytest.approx(ACCEPTANCE, abs=1.5e-3)
+    assert estimate.draws == pytest.approx(500 / ACCEPTANCE, rel=0.15)
+    assert "500 samples need about" in estimate.describe()
+    assert sampler.acceptance == pytest.approx(ACCEPTANCE, rel=0.2)  # 500 kept: ~9 % error
+
+
+def test_floor_refuses_before_the_long_part_with_the_estimate() -> None:
+    draws = []
+    sampler = _top_percent_sampler(min_acceptance=0.05)
+    generate = sampler.generate
+    sampler.generate = lambda z: draws.append(len(z)) or generate(z)
+    with pytest.raises(
+        DataError, match=r"calibration keeps 0\.0\d+ of draws.*min_acceptance 5e-02"
+    ):
+        sampler.sample(1000, seed=0)
+    assert sum(draws) == 50_000  # the calibration only: nothing drawn after the estimate
+
+
+def test_progress_bar_for_long_sampling(monkeypatch, capsys) -> None:
+    import gankit.rejection
+
+    monkeypatch.setattr(gankit.rejection, "PROGRESS_AFTER_SECONDS", 0.0)
+    _top_percent_sampler().sample(200, seed=0, progress=True)
+    assert "rejection sampling" in capsys.readouterr().err
+    monkeypatch.setattr(gankit.rejection, "PROGRESS_AFTER_SECONDS", 1e9)  # short: no bar
+    _top_percent_sampler().sample(200, seed=0, progress=True)
+    assert capsys.readouterr().err == ""
+
+
+def test_saved_pacgan_model_samples_by_rejection(tmp_path) -> None:
+    from tests.test_modeldir import save_toy_generator
+
+    save_toy_generator(tmp_path, pack=4)
+    gen = load_generator(tmp_path)
+    a = gen.sample(300, seed=1, rejection=True)
+    assert a.shape == (300, 2)
+    torch.testing.assert_close(a, load_generator(tmp_path).sample(300, seed=1, rejection=True))
 
 
 def test_trained_model_saves_its_discriminator_and_samples_by_rejection(tmp_path, toy_config):
@@ -95,15 +172,15 @@ def test_lr_scale_closed_forms(schedule, expected) -> None:
 
 def test_linear_decay_follows_the_schedule_to_zero(tmp_path, toy_config):
     """The LR after step s of 20 is lr · (1 − s/20), for both players."""
-    from gankit.train.trainer import Trainer
+    from gankit.engine.runs import build_trainer
 
     cfg = toy_config("train.lr_decay=linear", "train.lr_g=0.002", "train.lr_d=0.001")
-    trainer = Trainer(cfg, tmp_path / "run")
+    trainer = build_trainer(cfg, tmp_path / "run")
     seen: list[tuple[float, float]] = []
 
     class Record:
         def on_step(self, t, stats):
-            seen.append((t.opt_g.param_groups[0]["lr"], t.opt_d.param_groups[0]["lr"]))
+            seen.append((t.optimizers["g"].param_groups[0]["lr"], t.rates.current("d")))
 
         def on_end(self, t):
             pass

@@ -7,7 +7,8 @@ import argparse
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `eval` and `report` to the `gankit` parser."""
-    from gankit.metrics.evaluate import ALL_METRICS
+    from gankit.commands import add_min_acceptance
+    from gankit.metrics.records import ALL_METRICS
 
     p = subparsers.add_parser("eval", help="compute metrics of a trained run, write eval.json")
     p.add_argument("run", help="run or model directory")
@@ -30,6 +31,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="score samples drawn by discriminator rejection sampling (docs/recipes.md)",
     )
+    p.add_argument(
+        "--rejection-quantile",
+        type=float,
+        default=1.0,
+        metavar="Q",
+        help="with --rejection: always keep the top 1-Q of draws (caps the ratio; default 1)",
+    )
+    add_min_acceptance(p)
     p.set_defaults(handler=cmd_eval)
 
     p = subparsers.add_parser("report", help="write a self-contained report.html for a run")
@@ -39,6 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    import sys
+
+    from gankit.commands import print_estimate
     from gankit.metrics.evaluate import evaluate, format_records
 
     records = evaluate(
@@ -48,6 +60,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         seed=args.seed,
         inception_weights=args.inception_weights,
         rejection=args.rejection,
+        rejection_quantile=args.rejection_quantile,
+        min_acceptance=args.min_acceptance,
+        on_estimate=print_estimate if args.rejection else None,
+        progress=sys.stderr.isatty(),
     )
     print(format_records(records))
     return 0

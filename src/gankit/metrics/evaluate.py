@@ -27,10 +27,9 @@ from gankit.metrics.memorization import memorization
 from gankit.metrics.modes import classify_stacked, mixture_modes, stacked_modes
 from gankit.metrics.parzen import parzen_window
 from gankit.metrics.prdc import density_coverage, precision_recall
-from gankit.metrics.records import MetricRecord
+from gankit.metrics.records import ALL_METRICS, MetricRecord
 
 EVAL_FILE = "eval.json"
-ALL_METRICS = ("fd", "kid", "is", "pr", "dc", "parzen", "memorization", "modes")
 TOY_STD = {"ring": 0.01, "grid": 0.05}
 
 
@@ -67,10 +66,10 @@ def _load_generator(run_dir: str | os.PathLike) -> Any:
 
 
 def _sample(
-    gen: Any, n: int, seed: int, rejection: bool = False, batch: int = 2000
+    gen: Any, n: int, seed: int, rejection: bool = False, batch: int = 2000, **rejection_options
 ) -> torch.Tensor:
     if rejection:  # the sampler batches its own draws
-        return gen.sample(n, seed=seed, rejection=True).float()
+        return gen.sample(n, seed=seed, rejection=True, **rejection_options).float()
     parts = [gen.sample(min(batch, n - s), seed=seed + s) for s in range(0, n, batch)]
     return torch.cat(parts).float()
 
@@ -327,12 +326,17 @@ def evaluate(
     real: torch.Tensor | None = None,
     write: bool = True,
     rejection: bool = False,
+    rejection_quantile: float = 1.0,
+    min_acceptance: float = 1e-3,
+    on_estimate: Any = None,
+    progress: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Sample `n` images with `seed` from the run's generator and compute `metrics` (default: all
     that apply). Returns {record name: record dict}; also writes `eval.json` in the run.
 
     `rejection` draws the samples by discriminator rejection sampling (gankit.rejection), to
-    measure what it changes; eval.json says which sampling was used."""
+    measure what it changes; eval.json says which sampling was used. `rejection_quantile`,
+    `min_acceptance`, `on_estimate` and `progress` are those of `Generator.sample`."""
     unknown = sorted(set(metrics or ()) - set(ALL_METRICS))
     if unknown:
         raise ConfigError(f"unknown metrics {unknown}; choose from {list(ALL_METRICS)}")
@@ -340,7 +344,21 @@ def evaluate(
         raise ConfigError(f"n must be at least 10 (10 IS splits), got {n}")
     wanted = set(metrics or ALL_METRICS)
     gen = _load_generator(run_dir)
-    fake = _sample(gen, n, seed, rejection)
+    options = {
+        "rejection_quantile": rejection_quantile,
+        "min_acceptance": min_acceptance,
+        "on_estimate": on_estimate,
+        "progress": progress,
+    }
+    fake = _sample(gen, n, seed, rejection, **options)
+    sampling: dict[str, Any] = {"method": "direct"}
+    if rejection:
+        sampler = gen.rejection_sampler(rejection_quantile, min_acceptance)
+        sampling = {
+            "method": "discriminator rejection",
+            "quantile": rejection_quantile,
+            "acceptance": sampler.acceptance,
+        }
     records = _records_for(run_dir, gen.spec, fake, wanted, seed, inception_weights, real)
     result = {r.metric: r.to_dict() for r in records}
     if write:
@@ -354,7 +372,8 @@ def evaluate(
                 "step": gen.spec.get("step"),
                 "n": n,
                 "seed": seed,
-                "sampling": "discriminator rejection" if rejection else "direct",
+                "sampling": sampling["method"],
+                "sampling_details": sampling,
                 "metrics": result,
             },
         )
