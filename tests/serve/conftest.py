@@ -1,4 +1,4 @@
-"""Fixtures for the service tests: tiny model directories, keys, clients."""
+"""Fixtures for the service tests: tiny real model directories, keys, clients."""
 
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ from fastapi.testclient import TestClient
 from gankit.bench.serve import make_generator_dir
 from gankit.serve import KeyStore, Limits, ServeOptions, create_app
 from gankit.serve.auth import make_key
-from gankit.serve.models import TabularModel
 
-from .serve_helpers import tabular_models
+from .serve_helpers import tabular_dirs, tiny_models
 
 
 @pytest.fixture(scope="session")
@@ -38,14 +37,14 @@ def keys() -> tuple[KeyStore, dict[str, str]]:
 
 
 def make_client(
-    model_dirs: dict[str, Path], keys: Any, tmp_path: Path, **limits: Any
+    model_dirs: dict[str, Path], keys: Any, tmp_path: Path, docs: bool = False, **limits: Any
 ) -> TestClient:
-    """A TestClient over an app with both generators, the tabular fakes and an audit log."""
+    """A TestClient over an app with both generators, the tiny imputer and synthesizer (real
+    models, fitted once per session) and an audit log."""
     options = ServeOptions(
-        keys=keys[0], limits=Limits(**limits), audit_log=tmp_path / "audit.jsonl"
+        keys=keys[0], limits=Limits(**limits), audit_log=tmp_path / "audit.jsonl", docs=docs
     )
-    app = create_app(list(model_dirs.values()), options=options, models=tabular_models())
-    return TestClient(app)
+    return TestClient(create_app([*model_dirs.values(), *tabular_dirs()], options=options))
 
 
 @pytest.fixture
@@ -56,13 +55,14 @@ def client(model_dirs: dict[str, Path], keys: Any, tmp_path: Path) -> TestClient
 
 @pytest.fixture
 def client_with(model_dirs: dict[str, Path], keys: Any, tmp_path: Path):
-    """Build a client with other limits: `client_with(max_n=2, rate=1)`."""
+    """Build a client with other limits: `client_with(max_n=2, rate=1)` (or `docs=True`)."""
     return lambda **limits: make_client(model_dirs, keys, tmp_path, **limits)
 
 
-@pytest.fixture
-def tabular() -> dict[str, TabularModel]:
-    return tabular_models()
+@pytest.fixture(scope="session")
+def tiny() -> dict[str, Path]:
+    """Real tiny models: "imp", "synth", "ids" (imputer with an identifier column), "trained"."""
+    return tiny_models()
 
 
 @pytest.fixture

@@ -1,51 +1,60 @@
-"""Helpers for the service tests: a fake imputer and synthesizer, a live uvicorn server."""
+"""Helpers for the service tests: real tiny models (fitted once per process), a live server."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import functools
+import tempfile
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from gankit.serve.models import TabularModel
-
-SCHEMA = {
-    "columns": [
-        {"name": "age", "type": "numeric", "min": 0.0, "max": 100.0},
-        {"name": "income", "type": "numeric", "min": 0.0, "max": 1000.0},
-        {"name": "city", "type": "categorical", "categories": ["a", "b"]},
-    ]
-}
+_ROOT = tempfile.TemporaryDirectory(prefix="gankit-serve-models-")  # removed at exit
+TINY_STEPS = 5
 
 
-class MeanImputer:
-    """Follows the imputer contract (`transform(frame)`); fills with fixed column values."""
-
-    fill: ClassVar[dict[str, Any]] = {"age": 40.0, "income": 500.0, "city": "a"}
-
-    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
-        return frame.fillna(self.fill)
-
-
-class SeededSynth:
-    """Follows the synthesizer contract (`sample(n, seed=...)`)."""
-
-    def sample(self, n: int, seed: int | None = None) -> pd.DataFrame:
-        rng = np.random.default_rng(seed)
-        return pd.DataFrame(
-            {
-                "age": rng.uniform(0, 100, n),
-                "income": rng.uniform(0, 1000, n),
-                "city": rng.choice(["a", "b"], n),
-            }
-        )
+def people(n: int = 48, seed: int = 0) -> pd.DataFrame:
+    """age (whole numbers 18..90), income (~ 10 x age) and city ("a" / "b")."""
+    rng = np.random.default_rng(seed)
+    age = rng.integers(18, 91, n).astype(float)
+    return pd.DataFrame(
+        {
+            "age": age,
+            "income": np.round(age * 10 + rng.normal(0, 20, n), 2),
+            "city": rng.choice(["a", "b"], n),
+        }
+    )
 
 
-def tabular_models() -> dict[str, TabularModel]:
-    """An imputer and a synthesizer with the schema above."""
-    imputer = TabularModel("imp", MeanImputer(), {"kind": "imputer", "schema": SCHEMA})
-    synth = TabularModel("synth", SeededSynth(), {"kind": "tabular-synth", "schema": SCHEMA})
-    return {"imp": imputer, "synth": synth}
+@functools.cache
+def tiny_models() -> dict[str, Path]:
+    """Model directories written by gankit itself, each fitted in well under a second:
+    "imp" (GANImputer), "synth" (TabularGAN), "ids" (an imputer with an identifier column),
+    "trained" (a toy generator trained by `gankit.train` for a few steps, with its critic)."""
+    import gankit
+    from gankit.config import load_config
+    from gankit.tabular import GANImputer, TabularGAN
+
+    from ..conftest import TINY_TOY
+
+    root = Path(_ROOT.name)
+    table = people()
+    holed = table.mask(np.random.default_rng(1).random(table.shape) < 0.1)
+    GANImputer(n_steps=20, patience=20, random_state=0).fit(holed).save(root / "imp")
+    TabularGAN(n_steps=3, hidden=(16,), z_dim=8, batch_size=20, random_state=0).fit(
+        table, discrete_columns=["city"]
+    ).save(root / "synth")
+    named = holed.assign(name=[f"person-{i:03d}" for i in range(len(holed))])
+    GANImputer(n_steps=0, identifier_columns=["name"], random_state=0).fit(named).save(root / "ids")
+    gankit.train(load_config(None, [*TINY_TOY, f"train.steps={TINY_STEPS}"]), root / "trained")
+    return {name: root / name for name in ("imp", "synth", "ids", "trained")}
+
+
+def tabular_dirs() -> list[Path]:
+    """The imputer and the synthesizer of `tiny_models`."""
+    models = tiny_models()
+    return [models["imp"], models["synth"]]
 
 
 class LiveServer:

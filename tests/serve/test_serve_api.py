@@ -8,10 +8,15 @@ import io
 
 import httpx
 import numpy as np
+import pandas as pd
+import pytest
 from PIL import Image
 
 from gankit.generator import load_generator
 from gankit.serve import BatchConfig, KeyStore, ServeOptions, create_app
+from gankit.tabular import GANImputer
+
+from .serve_helpers import people, tabular_dirs
 
 
 def test_health_ready_and_model_list(client, headers):
@@ -25,9 +30,13 @@ def test_health_ready_and_model_list(client, headers):
     assert by_name["digits"]["spec"]["weights_sha256"]
     assert by_name["imp"]["columns"][2] == {
         "name": "city",
-        "type": "categorical",
+        "kind": "categorical",
+        "min": None,
+        "max": None,
         "categories": ["a", "b"],
     }
+    assert by_name["imp"]["columns"][0]["kind"] == "integer"  # the schema gankit wrote
+    assert by_name["imp"]["columns"][1]["kind"] == "continuous"
     assert (
         client.get("/v1/models/ring", headers=headers["generate"]).json()["kind"] == "toy-generator"
     )
@@ -107,10 +116,15 @@ def test_impute_fills_nulls_and_validates(client, headers):
     rows = [{"age": 30, "income": None, "city": "b"}, {"age": None, "city": None}]
     r = client.post("/v1/impute", json={"model": "imp", "rows": rows}, headers=h)
     assert r.status_code == 200, r.text
-    assert r.json()["rows"] == [
-        {"age": 30.0, "income": 500.0, "city": "b"},
-        {"age": 40.0, "income": 500.0, "city": "a"},
-    ]
+    first, second = r.json()["rows"]
+    assert first["age"] == 30 and first["city"] == "b"  # observed values are kept
+    assert 100 < first["income"] < 1000  # income ~ 10 x age, inside the fitted range
+    assert 18 <= second["age"] <= 90 and second["age"] == round(second["age"])  # integer column
+    assert second["city"] in ("a", "b") and second["income"] > 0
+    direct = GANImputer.load(tabular_dirs()[0]).transform(
+        pd.DataFrame(rows, columns=["age", "income", "city"])
+    )
+    assert r.json()["rows"][1]["income"] == pytest.approx(direct.loc[1, "income"])
     for row, where in [
         ({"age": "x"}, ["body", "rows", 0, "age"]),
         ({"city": "z"}, ["body", "rows", 0, "city"]),
@@ -131,6 +145,9 @@ def test_synthesize_is_seeded(client, headers):
     b = client.post("/v1/synthesize", json={"model": "synth", "n": 4, "seed": 1}, headers=h).json()
     assert a["rows"] == b["rows"] and len(a["rows"]) == 4
     assert set(a["rows"][0]) == {"age", "income", "city"}
+    train = people()
+    for row in a["rows"]:
+        assert train["age"].min() <= row["age"] <= train["age"].max() and row["city"] in "ab"
 
 
 def test_metrics_report_requests_batches_and_input_quality(client, headers):
@@ -177,11 +194,9 @@ def test_micro_batching_joins_concurrent_requests(model_dirs, keys, tmp_path):
     assert count and float(count[0].split()[-1]) < 6
 
 
-def test_app_accepts_keys_from_environment(model_dirs, monkeypatch, tabular):
+def test_app_accepts_keys_from_environment(model_dirs, monkeypatch):
     monkeypatch.setenv("GANKIT_API_KEYS", "gk_ops_s3cret-value=generate+admin")
-    app = create_app(
-        [model_dirs["ring"]], options=ServeOptions(keys=KeyStore.load()), models=tabular
-    )
+    app = create_app([model_dirs["ring"]], options=ServeOptions(keys=KeyStore.load()))
     from fastapi.testclient import TestClient
 
     c = TestClient(app)
@@ -199,28 +214,24 @@ def test_app_accepts_keys_from_environment(model_dirs, monkeypatch, tabular):
     )
 
 
-def test_micro_batching_auto_is_on_for_torch_generators_only(model_dirs, keys, tabular):
-    app = create_app(list(model_dirs.values()), options=ServeOptions(keys=keys[0]), models=tabular)
+def test_micro_batching_auto_is_on_for_torch_generators_only(model_dirs, keys):
+    dirs = [*model_dirs.values(), *tabular_dirs()]
+    app = create_app(dirs, options=ServeOptions(keys=keys[0]))
     assert sorted(app.state.service.batchers) == ["digits", "ring"]
     off = create_app([model_dirs["ring"]], options=ServeOptions(keys=keys[0], batching=None))
     assert off.state.service.batchers == {}
 
 
-def test_generate_by_rejection_matches_the_library(model_dirs, keys, tmp_path, headers):
-    from gankit.config import load_config
-    from gankit.train import train
-
-    from ..conftest import TINY_TOY
+def test_generate_by_rejection_matches_the_library(model_dirs, keys, tmp_path, headers, tiny):
     from .conftest import make_client
 
-    run = train(load_config(None, TINY_TOY), tmp_path / "trained")
-    dirs = {**model_dirs, "trained": run.path}
+    dirs = {**model_dirs, "trained": tiny["trained"]}  # trained by gankit.train: has a critic
     req = {"model": "trained", "n": 50, "seed": 4, "rejection": True}
     with make_client(dirs, keys, tmp_path) as client:
         h = headers["generate"]
         first = client.post("/v1/generate", json=req, headers=h).json()
         assert first == client.post("/v1/generate", json=req, headers=h).json()
-        expected = load_generator(run.path).sample(50, seed=4, rejection=True).numpy()
+        expected = load_generator(tiny["trained"]).sample(50, seed=4, rejection=True).numpy()
         np.testing.assert_allclose(np.array(first["data"]), expected, atol=1e-6)
         refused = client.post(
             "/v1/generate", json={**req, "model": "ring"}, headers=h

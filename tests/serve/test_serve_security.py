@@ -159,7 +159,10 @@ def test_tampered_model_is_refused_and_others_served(model_dirs, keys, tmp_path,
     c = TestClient(app)
     listing = c.get("/v1/models", headers={"X-API-Key": keys[1]["generate"]}).json()
     assert [m["name"] for m in listing["models"]] == ["ring"]
-    assert "SHA-256" in listing["refused"][str(bad)]
+    assert listing["refused"] == ["bad"] and listing.get("refused_details") is None
+    assert str(tmp_path) not in c.get("/v1/models", headers={"X-API-Key": keys[1]["generate"]}).text
+    admin = c.get("/v1/models", headers={"X-API-Key": keys[1]["admin"]}).json()
+    assert "SHA-256" in admin["refused_details"][str(bad)]
     assert c.get("/readyz").json() == {"ready": True, "models": 1, "refused": 1}
     only_bad = TestClient(create_app([bad], options=options))
     assert only_bad.get("/readyz").status_code == 503

@@ -119,6 +119,7 @@ def start_server(
     port = free_port()
     cmd = [sys.executable, "-m", "gankit.cli", "serve", *map(str, model_dirs), "--port", str(port)]
     cmd += ["--api-keys", str(keys), "--audit-log", str(audit), "--log-level", "warning", *extra]
+    cmd += ["--rate", "0", "--address-rate", "0"]  # capacity is measured, not the rate limits
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60

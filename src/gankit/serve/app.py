@@ -4,7 +4,10 @@ Deny by default: every `/v1` call needs an API key with the right scope (401 wit
 with the wrong scope, 429 over the per-key rate), bodies are size-limited (413), inputs are
 validated against the model (422 naming the field), model work is time-limited (504), and every
 request leaves an audit line and Prometheus metrics. Only `/healthz`, `/readyz`, the OpenAPI
-schema and the static page at `/` are open.
+schema and the static page at `/` are open, under a per-address rate limit (as are requests
+with a missing or wrong key). Every response carries the security headers of `headers.py`;
+`/docs` and `/redoc` (Swagger UI / ReDoc from a CDN) are off unless `docs=True`. Every status
+code a route can answer is documented in the OpenAPI schema.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import base64
 import io
 import json
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -34,7 +38,15 @@ from gankit.errors import ConfigError, DataError, GankitError
 from gankit.serve.audit import AuditLog, ObserverMiddleware
 from gankit.serve.auth import SCOPES, KeyStore, Principal
 from gankit.serve.batching import BatchConfig, MicroBatcher
-from gankit.serve.limits import BodySizeLimitMiddleware, Limits, RateLimiter
+from gankit.serve.headers import SecurityHeadersMiddleware
+from gankit.serve.limits import (
+    AddressRateLimitMiddleware,
+    BodySizeLimitMiddleware,
+    Limits,
+    RateLimiter,
+    client_address,
+    too_many,
+)
 from gankit.serve.metrics import ServeMetrics
 from gankit.serve.models import (
     GENERATOR_KINDS,
@@ -46,15 +58,18 @@ from gankit.serve.models import (
 )
 from gankit.serve.schemas import (
     DecodeRequest,
+    ErrorResponse,
     GenerateRequest,
     ImputeRequest,
     LatentRequest,
     LatentResponse,
     ModelInfo,
     ModelList,
+    ReadyResponse,
     RowsResponse,
     SamplesResponse,
     SynthesizeRequest,
+    ValidationErrorResponse,
 )
 
 log = logging.getLogger("gankit.serve")
@@ -62,12 +77,30 @@ STATIC = Path(__file__).parent / "static"
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 Z_LIMIT = 100.0
 INLINE_MAX_SAMPLES = 8  # smaller calls run on the event loop; a thread hop costs more than them
-PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; "
-    "style-src 'self'; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+
+# What each status code means, for the OpenAPI schema (`documented`).
+ERRORS: dict[int, str] = {
+    400: "The body could not be read (not UTF-8 encoded JSON).",
+    401: "Missing or invalid API key.",
+    403: "The API key lacks the scope this route needs.",
+    404: "No served model of that name.",
+    413: "The request body exceeds the server's limit.",
+    422: "Invalid request; each problem names its field (`loc`).",
+    429: "Rate limit exceeded (per key, or per address without a valid key); see Retry-After.",
+    504: "The model work exceeded the server's timeout.",
 }
+
+
+def documented(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` entry of a route that can answer `codes` (besides 200)."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for code in codes:
+        model = ValidationErrorResponse if code == 422 else ErrorResponse
+        out[code] = {"model": model, "description": ERRORS[code]}
+    return out
+
+
+AUTH = (401, 403, 429)
 
 
 @dataclass
@@ -82,6 +115,7 @@ class ServeOptions:
     threads: int = 1
     batching: BatchConfig | str | None = "auto"
     host: str = "127.0.0.1"
+    docs: bool = False  # /docs and /redoc: Swagger UI / ReDoc, loaded from a public CDN
 
 
 def _validation(loc: Sequence[Any], msg: str) -> RequestValidationError:
@@ -121,6 +155,7 @@ class Service:
         self.metrics = ServeMetrics()
         self.audit = AuditLog(options.audit_log) if options.audit_log else None
         self.rate = RateLimiter(self.limits.rate, self.limits.burst)
+        self.address_rate = RateLimiter(self.limits.address_rate, self.limits.address_burst)
         self.batchers: dict[str, MicroBatcher] = {}
         for model in models.values():
             config = batch_config(options.batching, model)
@@ -132,16 +167,16 @@ class Service:
     def principal(self, request: Request, key: str | None, scope: str) -> Principal:
         """Authenticate and authorise one request (401/403/429); sets the audit key id."""
         who = self.authenticate(request, key)
-        self.authorize(who, scope)
+        self.authorize(who, scope, request)
         return who
 
     def authenticate(self, request: Request, key: str | None) -> Principal:
         """Who sent the X-API-Key (or Bearer) key (401 if nobody); sets the audit key id."""
-        who = (
-            Principal("anonymous", frozenset({"admin"}))
-            if self.options.insecure_no_auth
-            else self._verify(request, key)
-        )
+        if self.options.insecure_no_auth:  # no keys: each address gets a key's rate
+            who = Principal("anonymous", frozenset({"admin"}))
+            request.state.bucket = f"anonymous@{client_address(request.scope)}"
+        else:
+            who = self._verify(request, key)
         request.state.key_id = who.key_id
         return who
 
@@ -150,19 +185,21 @@ class Service:
             auth = request.headers.get("authorization", "")
             key = auth[7:].strip() if auth[:7].lower() == "bearer " else None
         found = self.options.keys.verify(key) if self.options.keys is not None else None
-        if found is None:
+        if found is None:  # no valid key: the per-address limit applies
+            wait = self.address_rate.acquire(client_address(request.scope))
+            if wait > 0:
+                raise too_many(wait)
             raise HTTPException(401, "missing or invalid API key", {"WWW-Authenticate": "ApiKey"})
         return found
 
-    def authorize(self, who: Principal, scope: str) -> None:
+    def authorize(self, who: Principal, scope: str, request: Request | None = None) -> None:
         """403 unless `who` has `scope`; 429 when its key is over the rate."""
         if not who.allows(scope):
             raise HTTPException(403, f"API key {who.key_id!r} lacks the {scope!r} scope")
-        wait = self.rate.acquire(who.key_id)
+        bucket = getattr(request.state, "bucket", None) if request is not None else None
+        wait = self.rate.acquire(bucket or who.key_id)
         if wait > 0:
-            raise HTTPException(
-                429, "rate limit exceeded", {"Retry-After": str(max(1, round(wait)))}
-            )
+            raise too_many(wait)
 
     # ------------------------------------------------------------------ models
 
@@ -336,12 +373,17 @@ def create_app(
         version="1",
         description="Generate samples, impute missing values and synthesize rows.",
         lifespan=lifespan,
+        docs_url="/docs" if options.docs else None,
+        redoc_url="/redoc" if options.docs else None,
     )
     app.state.service = service
     _add_routes(app, service)
     _publish_model_names(app, service)
+    # the last added runs first: headers on everything, then metrics/audit, address limit, size
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=options.limits.max_body_bytes)
+    app.add_middleware(AddressRateLimitMiddleware, limiter=service.address_rate)
     app.add_middleware(ObserverMiddleware, metrics=service.metrics, audit=service.audit)
+    app.add_middleware(SecurityHeadersMiddleware)
     return app
 
 
@@ -355,7 +397,8 @@ REQUEST_KINDS = {
 
 
 def _publish_model_names(app: FastAPI, service: Service) -> None:
-    """List the served model names (as an enum per request kind) in the OpenAPI schema."""
+    """List the served model names (as an enum per request kind) and the server's limits on
+    counts in the OpenAPI schema."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -365,6 +408,16 @@ def _publish_model_names(app: FastAPI, service: Service) -> None:
                 names = [m.name for m in service.models.values() if m.kind in kinds]
                 if names and request in components:
                     components[request]["properties"]["model"]["enum"] = names
+            limits = service.limits
+            for request, field, key, value in [
+                ("GenerateRequest", "n", "maximum", limits.max_n),
+                ("LatentRequest", "n", "maximum", limits.max_n),
+                ("DecodeRequest", "z", "maxItems", limits.max_n),
+                ("SynthesizeRequest", "n", "maximum", limits.max_rows),
+                ("ImputeRequest", "rows", "maxItems", limits.max_rows),
+            ]:
+                if request in components:
+                    components[request]["properties"][field][key] = value
         assert app.openapi_schema is not None
         return app.openapi_schema
 
@@ -384,9 +437,16 @@ def _add_routes(app: FastAPI, service: Service) -> None:
 
     @app.exception_handler(GankitError)
     async def gankit_error(request: Request, exc: GankitError) -> JSONResponse:
-        status = 422 if isinstance(exc, DataError | ConfigError) else 500
+        if isinstance(exc, DataError | ConfigError):
+            log.warning("%s %s: %s", request.method, request.url.path, exc)
+            item = {"loc": ["body"], "msg": str(exc), "type": "value_error"}
+            return JSONResponse({"detail": [item]}, status_code=422)
         log.error("%s %s: %s", request.method, request.url.path, exc)
-        return JSONResponse({"detail": str(exc)}, status_code=status)
+        return JSONResponse({"detail": str(exc)}, status_code=500)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": json_safe_errors(exc.errors())}, status_code=422)
 
     _add_ops_routes(app, service, scope)
     _add_model_routes(app, service, key_header)
@@ -395,40 +455,69 @@ def _add_routes(app: FastAPI, service: Service) -> None:
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
-        return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
+        return FileResponse(STATIC / "index.html")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
 
 def _add_ops_routes(app: FastAPI, service: Service, scope: Callable) -> None:
-    @app.get("/healthz", tags=["ops"])
+    @app.get("/healthz", tags=["ops"], responses=documented(429))
     async def healthz() -> dict[str, str]:
         """Liveness: the process answers."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["ops"], responses={503: {"description": "no model could be loaded"}})
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        response_model=ReadyResponse,
+        responses={
+            503: {"model": ReadyResponse, "description": "no model could be loaded"},
+            **documented(429),
+        },
+    )
     async def readyz() -> JSONResponse:
         """Readiness: at least one model is loaded."""
         ready = bool(service.models)
         body = {"ready": ready, "models": len(service.models), "refused": len(service.refused)}
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    @app.get("/metrics", tags=["ops"], response_class=Response, dependencies=[scope("admin")])
+    @app.get(
+        "/metrics",
+        tags=["ops"],
+        response_class=Response,
+        responses={
+            200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+            **documented(*AUTH),
+        },
+        dependencies=[scope("admin")],
+    )
     async def metrics() -> Response:
         """Prometheus metrics (needs the `admin` scope)."""
         return Response(service.metrics.render(), media_type="text/plain; version=0.0.4")
 
 
 def _add_model_routes(app: FastAPI, service: Service, key_header: APIKeyHeader) -> None:
-    @app.get("/v1/models", tags=["models"], response_model=ModelList)
+    @app.get("/v1/models", tags=["models"], response_model=ModelList, responses=documented(*AUTH))
     async def list_models(
         request: Request, key: str | None = Security(key_header)
     ) -> dict[str, Any]:
-        """Every served model with its model.json metadata (any valid key)."""
-        _any_scope(service, request, key)
-        return {"models": [m.info() for m in service.models.values()], "refused": service.refused}
+        """Every served model with its model.json metadata (any valid key). Refused model
+        directories are listed by name; their paths and reasons only for the `admin` scope."""
+        who = _any_scope(service, request, key)
+        body: dict[str, Any] = {
+            "models": [m.info() for m in service.models.values()],
+            "refused": [Path(d).name for d in service.refused],
+        }
+        if who.allows("admin"):
+            body["refused_details"] = dict(service.refused)
+        return body
 
-    @app.get("/v1/models/{name}", tags=["models"], response_model=ModelInfo)
+    @app.get(
+        "/v1/models/{name}",
+        tags=["models"],
+        response_model=ModelInfo,
+        responses=documented(*AUTH, 404, 422),
+    )
     async def get_model(
         name: str, request: Request, key: str | None = Security(key_header)
     ) -> dict[str, Any]:
@@ -442,13 +531,17 @@ def _add_model_routes(app: FastAPI, service: Service, key_header: APIKeyHeader) 
 def _any_scope(service: Service, request: Request, key: str | None) -> Principal:
     """Any valid key may read metadata (403, naming `admin`, only if it has no scope)."""
     who = service.authenticate(request, key)
-    service.authorize(who, next((s for s in SCOPES if who.allows(s)), "admin"))
+    service.authorize(who, next((s for s in SCOPES if who.allows(s)), "admin"), request)
     return who
 
 
 def _add_generator_routes(app: FastAPI, service: Service, scope: Callable) -> None:
     image: dict[int | str, dict[str, Any]] = {
-        200: {"content": {"image/png": {}}, "description": "JSON samples, or a PNG grid"}
+        200: {
+            "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "JSON samples, or a PNG grid",
+        },
+        **documented(*AUTH, 400, 404, 413, 422, 504),
     }
 
     @app.post(
@@ -479,6 +572,7 @@ def _add_generator_routes(app: FastAPI, service: Service, scope: Callable) -> No
         "/v1/latent",
         tags=["generate"],
         response_model=LatentResponse,
+        responses=documented(*AUTH, 400, 404, 413, 422),
         dependencies=[scope("generate")],
     )
     async def latent(req: LatentRequest, request: Request) -> Response:
@@ -512,6 +606,7 @@ def _add_tabular_routes(app: FastAPI, service: Service, scope: Callable) -> None
         "/v1/impute",
         tags=["tabular"],
         response_model=RowsResponse,
+        responses=documented(*AUTH, 400, 404, 413, 422, 504),
         dependencies=[scope("impute")],
     )
     async def impute(req: ImputeRequest, request: Request) -> Response:
@@ -528,7 +623,10 @@ def _add_tabular_routes(app: FastAPI, service: Service, scope: Callable) -> None
         "/v1/impute/stream",
         tags=["tabular"],
         response_class=StreamingResponse,
-        responses={200: {"content": {"application/x-ndjson": {}}}},
+        responses={
+            200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}},
+            **documented(*AUTH, 404, 422),
+        },
         dependencies=[scope("impute")],
     )
     async def impute_stream(model: str, request: Request) -> Response:
@@ -546,6 +644,7 @@ def _add_tabular_routes(app: FastAPI, service: Service, scope: Callable) -> None
         "/v1/synthesize",
         tags=["tabular"],
         response_model=RowsResponse,
+        responses=documented(*AUTH, 400, 404, 413, 422, 504),
         dependencies=[scope("synthesize")],
     )
     async def synthesize(req: SynthesizeRequest, request: Request) -> Response:
@@ -579,6 +678,39 @@ class LineStream(Response):
         async for line in self.lines:
             await send({"type": "http.response.body", "body": line.encode(), "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def json_safe(value: Any) -> Any:
+    """`value` with non-finite floats (NaN, ±Infinity, 1e999 parsed as inf) as text and
+    anything else JSON cannot hold as its repr, so a 422 can echo any input."""
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, str | int | bool) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return repr(value)
+
+
+def json_safe_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Validation errors as JSON: loc, msg, type, and the offending input (made JSON-safe)."""
+    out = []
+    for error in errors:
+        item = {
+            "loc": [p if isinstance(p, int) else str(p) for p in error.get("loc", ())],
+            "msg": str(error.get("msg", "")),
+            "type": str(error.get("type", "value_error")),
+        }
+        if "input" in error:
+            item["input"] = json_safe(error["input"])
+        if error.get("ctx"):
+            item["ctx"] = json_safe(dict(error["ctx"]))
+        out.append(item)
+    return out
 
 
 def check_and_observe(service: Service, model: TabularModel, rows: Sequence[Any]) -> Any:

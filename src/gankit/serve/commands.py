@@ -24,8 +24,24 @@ def _register_serve(subparsers: Any) -> None:
     p.add_argument("--max-n", type=int, default=256, help="most samples per request")
     p.add_argument("--max-rows", type=int, default=1024, help="most rows per request")
     p.add_argument("--max-body-bytes", type=int, default=1 << 20)
-    p.add_argument("--rate", type=float, default=0.0, help="requests/s per key (0: unlimited)")
+    p.add_argument(
+        "--rate", type=float, default=50.0, help="requests/s per API key (default 50; 0: no limit)"
+    )
     p.add_argument("--burst", type=int, default=100, help="burst size of the per-key rate limit")
+    p.add_argument(
+        "--address-rate",
+        type=float,
+        default=5.0,
+        help="requests/s per client address without a valid key (open endpoints, 401s; "
+        "default 5; 0: no limit)",
+    )
+    p.add_argument("--address-burst", type=int, default=20, help="burst of the per-address limit")
+    p.add_argument(
+        "--docs",
+        action="store_true",
+        help="serve /docs and /redoc (Swagger UI / ReDoc, loaded by the browser from a public "
+        "CDN; relaxes the CSP on those two pages)",
+    )
     p.add_argument("--timeout", type=float, default=30.0, help="seconds of model work per request")
     p.add_argument(
         "--runtime",
@@ -53,7 +69,14 @@ def _serve(args: argparse.Namespace) -> int:
     from gankit.serve.limits import Limits
 
     limits = Limits(
-        args.max_n, args.max_rows, args.max_body_bytes, args.rate, args.burst, args.timeout
+        max_n=args.max_n,
+        max_rows=args.max_rows,
+        max_body_bytes=args.max_body_bytes,
+        rate=args.rate,
+        burst=args.burst,
+        timeout_s=args.timeout,
+        address_rate=args.address_rate,
+        address_burst=args.address_burst,
     )
     options = ServeOptions(
         keys=None if args.insecure_no_auth else KeyStore.load(args.api_keys),
@@ -64,6 +87,7 @@ def _serve(args: argparse.Namespace) -> int:
         threads=args.threads,
         batching=_batching(args.micro_batch, args.batch_wait_ms),
         host=args.host,
+        docs=args.docs,
     )
     if options.keys is not None and len(options.keys) == 0:
         from gankit.errors import ConfigError

@@ -21,6 +21,7 @@ import torch
 
 from gankit.errors import CheckpointError, GankitError
 from gankit.modeldir import sha256_file, verify_model_dir
+from gankit.tabular.transform import TableSchema, category_index, validate_rows
 
 log = logging.getLogger("gankit.serve")
 
@@ -159,7 +160,7 @@ def _require_ort() -> Any:
 
 @dataclass
 class Column:
-    """One column of a tabular model's schema."""
+    """One modelled column of a tabular model, as the service and the benchmark read it."""
 
     name: str
     numeric: bool
@@ -168,96 +169,85 @@ class Column:
     categories: list[Any] = field(default_factory=list)
 
 
-_NUMERIC = {"numeric", "continuous", "float", "int", "integer", "number", "real"}
-
-
 def columns_from_schema(schema: Any, where: str) -> list[Column]:
-    """Read the column list of a tabular spec's "schema" (a list, or {"columns": [...]})."""
-    items = schema.get("columns") if isinstance(schema, dict) else schema
-    if isinstance(items, dict):
-        items = [{"name": k, **v} for k, v in items.items()]
-    if not isinstance(items, list) or not items:
-        raise CheckpointError(f"{where}: 'schema' has no column list")
-    columns = []
-    for item in items:
-        if not isinstance(item, dict) or "name" not in item:
-            raise CheckpointError(f"{where}: schema column without a 'name': {item!r}")
-        kind = str(item.get("type", item.get("kind", "numeric"))).lower()
-        low, high = item.get("min"), item.get("max")
-        if item.get("range"):
-            low, high = item["range"]
-        cats = item.get("categories", item.get("values", item.get("levels"))) or []
-        columns.append(Column(str(item["name"]), kind in _NUMERIC, low, high, list(cats)))
-    return columns
+    """The modelled columns of a tabular spec's "schema" (exactly what gankit writes)."""
+    return [
+        Column(c.name, c.kind != "categorical", c.min, c.max, list(c.categories))
+        for c in TableSchema.from_dict(schema, where).columns
+    ]
 
 
 class TabularModel(ServedModel):
-    """An imputer (`transform`) or a tabular synthesizer (`sample`) with its column schema."""
+    """An imputer (`transform`) or a tabular synthesizer (`sample`) with its table schema.
+
+    Requests are checked with `gankit.tabular.transform.validate_rows`, the same check the
+    estimators run on their input, against the `TableSchema` of the model's `model.json`."""
 
     def __init__(self, name: str, obj: Any, spec: dict[str, Any], directory: Path | None = None):
         super().__init__(name, spec, directory)
         self.obj = obj
+        self.schema = TableSchema.from_dict(spec.get("schema"), f"{name}/model.json")
         self.columns = columns_from_schema(spec.get("schema"), f"{name}/model.json")
         self._lock = threading.Lock()
 
     @property
     def column_names(self) -> list[str]:
-        """The schema's column names, in order."""
-        return [c.name for c in self.columns]
+        """The modelled column names, in order (identifier columns excluded)."""
+        return self.schema.names
 
     def info(self) -> dict[str, Any]:
-        """Adds the column list clients must follow."""
+        """Adds the columns clients must follow (the model's schema) and its identifiers."""
         out = super().info()
         out["columns"] = [
-            {
-                "name": c.name,
-                "type": "numeric" if c.numeric else "categorical",
-                **({"min": c.low, "max": c.high} if c.numeric else {"categories": c.categories}),
-            }
-            for c in self.columns
+            {"name": c.name, "kind": c.kind, "min": c.min, "max": c.max, "categories": c.categories}
+            for c in self.schema.columns
         ]
+        out["identifiers"] = self.schema.identifier_names
         return out
 
     def check_rows(self, rows: Sequence[Any], loc: tuple = ("body", "rows")) -> RowCheck:
         """Validate rows against the schema; build the DataFrame and the input-quality counts."""
         import pandas as pd
 
-        names = {c.name: c for c in self.columns}
-        errors: list[dict[str, Any]] = []
+        problems = validate_rows(rows, self.schema)
+        if problems:
+            errors = [
+                _error((*loc, e.row, *([e.column] if e.column else [])), e.message)
+                for e in problems
+            ]
+            return RowCheck(None, errors, [], [])
         missing = [0] * len(self.columns)
         out_of_range = [0] * len(self.columns)
-        table: dict[str, list[Any]] = {c.name: [] for c in self.columns}
-        for i, row in enumerate(rows):
-            if not isinstance(row, dict):
-                errors.append(_error((*loc, i), "a row must be an object column -> value"))
-                continue
-            for key in row:
-                if key not in names:
-                    errors.append(_error((*loc, i, key), f"unknown column; expected {list(names)}"))
-            for j, column in enumerate(self.columns):
-                value, problem = _cell(column, row.get(column.name))
-                if problem == "out_of_range":
-                    out_of_range[j] += 1
-                elif problem:
-                    errors.append(_error((*loc, i, column.name), problem))
-                if value is None:
-                    missing[j] += 1
-                table[column.name].append(value)
-            if len(errors) >= 20:
-                break
-        frame = None
-        if not errors:
-            frame = pd.DataFrame(
-                {
-                    c.name: pd.Series(table[c.name], dtype="float64" if c.numeric else "object")
-                    for c in self.columns
-                }
-            )
-        return RowCheck(frame, errors, missing, out_of_range)
+        table: dict[str, list[Any]] = {}
+        for j, column in enumerate(self.columns):
+            values = [row.get(column.name) for row in rows]
+            values = [None if _missing(v) else v for v in values]
+            missing[j] = sum(v is None for v in values)
+            if column.numeric:
+                low, high = column.low, column.high
+                values = [None if v is None else float(v) for v in values]
+                out_of_range[j] = sum(
+                    v is not None and low is not None and high is not None and not low <= v <= high
+                    for v in values
+                )
+            table[column.name] = values
+        frame = pd.DataFrame(
+            {
+                c.name: pd.Series(table[c.name], dtype="float64" if c.numeric else "object")
+                for c in self.columns
+            }
+        )
+        given = {k for row in rows for k in row}
+        for name in self.schema.identifier_names:
+            if name in given or not self.schema.frame:
+                frame[name] = pd.Series([row.get(name) for row in rows], dtype="object")
+        if self.schema.identifiers:
+            frame = frame[[n for n in self.schema.order if n in frame.columns]]
+        return RowCheck(frame, [], missing, out_of_range)
 
     def rows_out(self, frame: Any) -> list[dict[str, Any]]:
-        """DataFrame -> JSON-ready rows (NaN becomes null)."""
-        names = self.column_names
+        """DataFrame -> JSON-ready rows (NaN becomes null), columns in the schema's order."""
+        names = [n for n in self.schema.order if n in frame] or self.column_names
         columns = {}
         for name in names:
             values = frame[name].tolist() if name in frame else [None] * len(frame)
@@ -267,47 +257,42 @@ class TabularModel(ServedModel):
         return [{name: columns[name][i] for name in names} for i in range(len(frame))]
 
     def impute(self, frame: Any) -> Any:
-        """Fill the missing cells of a DataFrame whose columns follow the schema."""
-        schema = self.spec.get("schema")
-        if isinstance(schema, dict) and schema.get("frame") is False:  # fitted on an array
-            numeric = all(c.numeric for c in self.columns)
+        """Fill the missing cells of a DataFrame built by `check_rows`."""
+        names = list(frame.columns)
+        if not self.schema.frame:  # fitted on an array: positional, every column
+            numeric = all(c.numeric for c in self.columns) and not self.schema.identifiers
             frame = frame.to_numpy(dtype=np.float64 if numeric else object)
         with self._lock:
             filled = self.obj.transform(frame)
-        return _as_frame(filled, self.column_names)
+        return _as_frame(filled, names)
 
     def check_conditions(self, conditions: dict[str, Any]) -> list[dict[str, Any]]:
         """Errors for conditions that are not a known category of a categorical column."""
-        columns = {c.name: c for c in self.columns}
+        columns = {c.name: c for c in self.schema.columns}
+        categorical = [c.name for c in self.schema.columns if c.kind == "categorical"]
         errors = []
         for key, value in conditions.items():
             column = columns.get(key)
             loc = ("body", "conditions", key)
-            if column is None or column.numeric:
-                categorical = [c.name for c in self.columns if not c.numeric]
+            if column is None or column.kind != "categorical":
                 errors.append(
                     _error(loc, f"not a categorical column; expected one of {categorical}")
                 )
-            elif value not in column.categories:
+            elif category_index(column, value) is None:
                 errors.append(
                     _error(loc, f"unknown category {value!r}; expected {column.categories[:20]}")
                 )
+        if len(conditions) > 1:
+            errors.append(
+                _error(("body", "conditions"), "conditions may fix one categorical column")
+            )
         return errors
 
     def sample(self, n: int, seed: int | None, conditions: dict[str, Any] | None = None) -> Any:
         """`n` synthetic rows, reproducible for a seed."""
         with self._lock:
-            try:
-                if conditions:
-                    rows = self.obj.sample(n, conditions=conditions, seed=seed)
-                else:
-                    rows = self.obj.sample(n, seed=seed)
-            except TypeError:  # a sampler without a seed argument: seed torch's global RNG
-                if seed is not None:
-                    torch.manual_seed(seed)
-                    np.random.seed(seed % (2**32))
-                rows = self.obj.sample(n)
-        return _as_frame(rows, self.column_names)
+            rows = self.obj.sample(n, conditions=conditions or None, seed=seed)
+        return _as_frame(rows, self.schema.order)
 
 
 @dataclass
@@ -328,21 +313,8 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _cell(column: Column, value: Any) -> tuple[Any, str | None]:
-    """(cleaned value or None for missing, problem or None)."""
-    if value is None:
-        return None, None
-    if column.numeric:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return None, f"expected a number or null, got {type(value).__name__}"
-        if not math.isfinite(value):
-            return None, "expected a finite number"
-        low = column.low if column.low is not None else -math.inf
-        high = column.high if column.high is not None else math.inf
-        return float(value), None if low <= value <= high else "out_of_range"
-    if column.categories and value not in column.categories:
-        return None, f"unknown category {value!r}; expected one of {column.categories[:20]}"
-    return value, None
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _as_frame(data: Any, names: list[str]) -> Any:

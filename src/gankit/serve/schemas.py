@@ -2,21 +2,32 @@
 
 Static bounds live here; bounds that depend on the server's limits or on the model (max n,
 latent size, number of classes, column schema) are checked in `app.py`, and every failure is a
-422 whose `loc` names the field.
+422 whose `loc` names the field. Types are strict: numbers are JSON numbers (`"n": "5"` and
+`"n": true` are refused), integers are integers, and NaN / Infinity (which Python's JSON parser
+lets through) are refused where a number is expected.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 SEED_MAX = 2**63 - 1
-Scalar = float | int | str | bool | None
+# A table cell: checked against the model's schema by `validate_rows` (numbers in number
+# columns, known categories in categorical ones), which names the row and the column.
+Cell = Annotated[
+    Any,
+    WithJsonSchema(
+        {"anyOf": [{"type": "number"}, {"type": "string"}, {"type": "boolean"}, {"type": "null"}]}
+    ),
+]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, protected_namespaces=())
+    model_config = ConfigDict(
+        extra="forbid", allow_inf_nan=False, strict=True, protected_namespaces=()
+    )
 
 
 class GenerateRequest(_Strict):
@@ -60,7 +71,7 @@ class ImputeRequest(_Strict):
     """Rows as objects column -> value; `null` (or an absent column) marks a missing value."""
 
     model: str = Field(min_length=1, max_length=200)
-    rows: list[dict[str, Scalar]] = Field(min_length=1)
+    rows: list[dict[str, Cell]] = Field(min_length=1)
 
 
 class SynthesizeRequest(_Strict):
@@ -69,7 +80,7 @@ class SynthesizeRequest(_Strict):
     model: str = Field(min_length=1, max_length=200)
     n: int = Field(1, ge=1)
     seed: int | None = Field(None, ge=0, le=SEED_MAX)
-    conditions: dict[str, Scalar] | None = None
+    conditions: dict[str, Cell] | None = None
 
 
 class SamplesResponse(BaseModel):
@@ -102,7 +113,8 @@ class RowsResponse(BaseModel):
 
 
 class ModelInfo(BaseModel):
-    """A served model and its `model.json` metadata."""
+    """A served model and its `model.json` metadata (tabular models: the schema's columns, as
+    in model.json: name, kind continuous/integer/categorical, min, max, categories)."""
 
     name: str
     kind: str
@@ -113,10 +125,43 @@ class ModelInfo(BaseModel):
     num_classes: int | None = None
     data_range: list[float] | None = None
     columns: list[dict[str, Any]] | None = None
+    identifiers: list[str] | None = None
 
 
 class ModelList(BaseModel):
-    """Every served model, and the directories refused at start (with the reason)."""
+    """Every served model, and the names of the directories refused at start; the paths and
+    reasons (`refused_details`) only for a key with the `admin` scope."""
 
     models: list[ModelInfo]
-    refused: dict[str, str]
+    refused: list[str]
+    refused_details: dict[str, str] | None = None
+
+
+class ErrorResponse(BaseModel):
+    """An error other than a validation error: what went wrong, in words."""
+
+    detail: str
+
+
+class ValidationErrorItem(BaseModel):
+    """One validation problem: where (`loc`, e.g. ["body", "rows", 0, "age"]) and why."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+    input: Any = None
+    ctx: dict[str, Any] | None = None
+
+
+class ValidationErrorResponse(BaseModel):
+    """422: every problem found in the request, each naming its field."""
+
+    detail: list[ValidationErrorItem]
+
+
+class ReadyResponse(BaseModel):
+    """Readiness: models served and directories refused (200 when ready, else 503)."""
+
+    ready: bool
+    models: int
+    refused: int

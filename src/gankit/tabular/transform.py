@@ -16,14 +16,15 @@ declared categorical explicitly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from gankit.errors import DataError
+from gankit.errors import CheckpointError, DataError
 
 KINDS = ("continuous", "integer", "categorical")
 
@@ -98,13 +99,63 @@ class TableSchema:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TableSchema:
-        cols = [ColumnInfo(**c) for c in data["columns"]]
-        ids = [(str(i["name"]), int(i["position"])) for i in data.get("identifiers", [])]
-        prefix = str(data.get("surrogate_prefix", SURROGATE_PREFIX))
-        return cls(
-            columns=cols, frame=bool(data["frame"]), identifiers=ids, surrogate_prefix=prefix
+    def from_dict(cls, data: Any, where: str = "model.json") -> TableSchema:
+        """The schema `to_dict` wrote; anything else raises `CheckpointError` saying what."""
+        where = f"{where} 'schema'"
+        if not isinstance(data, dict) or not isinstance(data.get("columns"), list):
+            raise CheckpointError(f"{where}: expected {{'frame': bool, 'columns': [...]}}")
+        unknown = sorted(set(data) - {"frame", "columns", "identifiers", "surrogate_prefix"})
+        if unknown or not isinstance(data.get("frame"), bool) or not data["columns"]:
+            raise CheckpointError(
+                f"{where}: expected keys frame (bool), columns (non-empty list), optional "
+                f"identifiers and surrogate_prefix; unknown keys {unknown}"
+            )
+        cols = [_column_from_dict(c, f"{where} column {i}") for i, c in enumerate(data["columns"])]
+        ids = []
+        for item in data.get("identifiers", []):
+            if (
+                not isinstance(item, dict)
+                or set(item) != {"name", "position"}
+                or not isinstance(item["name"], str)
+                or not isinstance(item["position"], int)
+            ):
+                raise CheckpointError(f"{where}: identifier {item!r} is not {{name, position}}")
+            ids.append((item["name"], item["position"]))
+        prefix = data.get("surrogate_prefix", SURROGATE_PREFIX)
+        if not isinstance(prefix, str):
+            raise CheckpointError(f"{where}: surrogate_prefix must be a string")
+        names = [c.name for c in cols] + [n for n, _ in ids]
+        if len(set(names)) != len(names):
+            raise CheckpointError(f"{where}: duplicate column names in {names}")
+        return cls(columns=cols, frame=data["frame"], identifiers=ids, surrogate_prefix=prefix)
+
+
+def _column_from_dict(item: Any, where: str) -> ColumnInfo:
+    fields = {"name", "kind", "dtype", "min", "max", "categories"}
+    if not isinstance(item, dict) or set(item) != fields:
+        got = sorted(item) if isinstance(item, dict) else type(item).__name__
+        raise CheckpointError(f"{where}: expected the keys {sorted(fields)}, got {got}")
+    if not isinstance(item["name"], str) or item["kind"] not in KINDS:
+        raise CheckpointError(
+            f"{where}: name must be a string and kind one of {list(KINDS)}, got "
+            f"{item['name']!r} / {item['kind']!r}"
         )
+    if item["kind"] == "categorical":
+        if not isinstance(item["categories"], list) or not item["categories"]:
+            raise CheckpointError(f"{where} ({item['name']!r}): categories must be a list")
+    else:
+        bounds = (item["min"], item["max"])
+        if (
+            not all(
+                isinstance(b, int | float) and not isinstance(b, bool) and math.isfinite(b)
+                for b in bounds
+            )
+            or bounds[0] > bounds[1]
+        ):
+            raise CheckpointError(
+                f"{where} ({item['name']!r}): min and max must be finite numbers, min <= max"
+            )
+    return ColumnInfo(**item)
 
 
 def _jsonable(obj: Any) -> Any:
@@ -363,7 +414,9 @@ class MinMaxEncoder:
             start += col.width
 
     def encode(self, df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """Scaled values (0 where missing) and the mask; raises `DataError` on bad values."""
+        """Scaled values (0 where missing) and the mask; raises `DataError` naming the row and
+        column of bad values (`validate_rows`)."""
+        raise_row_errors(validate_rows(df, self.schema))
         n = len(df)
         values = np.zeros((n, self.schema.width))
         mask = np.zeros((n, self.schema.width))
@@ -383,12 +436,10 @@ class MinMaxEncoder:
     def _encode_categorical(
         series: pd.Series, col: ColumnInfo, values: np.ndarray, mask: np.ndarray
     ) -> None:
-        lookup = {v: i for i, v in enumerate(col.categories)}
-        lookup_str = {str(v): i for i, v in enumerate(col.categories)}
         for row, v in enumerate(series.to_numpy(dtype=object)):
-            if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
+            if _is_missing(v):
                 continue
-            idx = lookup.get(v, lookup_str.get(str(v)))
+            idx = category_index(col, v)
             if idx is None:
                 raise DataError(
                     f"column {col.name!r}: unseen category {v!r}; "
@@ -412,3 +463,145 @@ class MinMaxEncoder:
                 x = np.round(x)
             out[col.name] = x
         return pd.DataFrame(out)
+
+
+# ------------------------------------------------------------------------- row validation
+@dataclass(frozen=True)
+class RowError:
+    """One problem in the input: the row (position from 0), the column (None: the row) and why."""
+
+    row: int
+    column: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"row {self.row}" + (f", column {self.column!r}" if self.column else "")
+        return f"{where}: {self.message}"
+
+
+def category_index(column: ColumnInfo, value: Any) -> int | None:
+    """Position of `value` among the column's categories, else None: equal values (a boolean
+    only equals a boolean: True is not the category 1), or equal text when either is text
+    (the category 1 read back from CSV as "1")."""
+    is_bool = isinstance(value, bool | np.bool_)
+    for i, c in enumerate(column.categories):
+        if isinstance(c, bool | np.bool_) == is_bool and c == value:
+            return i
+    text = str(value)
+    for i, c in enumerate(column.categories):
+        if (isinstance(c, str) or isinstance(value, str)) and str(c) == text:
+            return i
+    return None
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def _cell_problem(column: ColumnInfo, value: Any) -> str | None:
+    """Why `value` cannot go in `column` (None when it can, or when it is missing)."""
+    if _is_missing(value) or (isinstance(value, np.floating) and np.isnan(value)):
+        return None
+    if column.kind == "categorical":
+        if isinstance(value, list | dict | tuple):
+            return f"expected a category, got {type(value).__name__}"
+        if category_index(column, value) is None:
+            return f"unseen category {value!r}; known categories are {column.categories[:20]}"
+        return None
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.number):
+        shown = repr(value) if isinstance(value, str) else type(value).__name__
+        return f"non-numeric value {shown}; expected a number, or null/NaN for missing"
+    try:
+        number = float(value)
+    except OverflowError:
+        return "number too large; expected a finite number"
+    if not math.isfinite(number):
+        return f"found {number}; expected a finite number, or null/NaN for missing"
+    return None
+
+
+def validate_rows(rows: Any, schema: TableSchema, max_errors: int = 20) -> list[RowError]:
+    """Every problem of `rows` against `schema`, located by row and column (at most
+    `max_errors`): unknown or (for records) non-object rows, text in number columns, inf,
+    unseen categories. Identifier columns take any value; missing cells are not errors.
+
+    `rows` is a DataFrame whose columns follow the schema (the estimators' input check, where
+    number columns may hold numeric text, as read from CSV) or a sequence of records
+    column -> value (the service's request check, where numbers must be numbers and NaN or
+    inf is an error: JSON has null for missing)."""
+    errors: list[RowError] = []
+    if isinstance(rows, pd.DataFrame):
+        for col in schema.columns:
+            if col.name in rows.columns:
+                errors += _frame_column_errors(rows[col.name], col, max_errors - len(errors))
+            if len(errors) >= max_errors:
+                break
+        return sorted(errors, key=lambda e: e.row)
+    known = {c.name for c in schema.columns} | set(schema.identifier_names)
+    for i, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            errors.append(RowError(i, None, "a row must be an object column -> value"))
+        else:
+            for key in row:
+                if key not in known:
+                    errors.append(RowError(i, str(key), f"unknown column; expected {schema.order}"))
+            for col in schema.columns:
+                value = row.get(col.name)
+                if isinstance(value, float) and not math.isfinite(value):
+                    problem = f"found {value}; expected a finite number, or null for missing"
+                else:
+                    problem = _cell_problem(col, value)
+                if problem:
+                    errors.append(RowError(i, col.name, problem))
+            for name in schema.identifier_names:
+                value = row.get(name)
+                if isinstance(value, list | dict) or (
+                    isinstance(value, float) and not math.isfinite(value)
+                ):
+                    errors.append(RowError(i, name, "an identifier must be a text or a number"))
+        if len(errors) >= max_errors:
+            break
+    return errors[:max_errors]
+
+
+def _frame_column_errors(series: pd.Series, col: ColumnInfo, limit: int) -> list[RowError]:
+    """Vectorised per column: numbers may be numeric text (CSV), as `_numeric_column` allows."""
+    if limit <= 0:
+        return []
+    if col.kind == "categorical":
+        values = series.to_numpy(dtype=object)
+        out = []
+        for row, v in enumerate(values):
+            problem = _cell_problem(col, v)
+            if problem:
+                out.append(RowError(row, col.name, problem))
+                if len(out) >= limit:
+                    break
+        return out
+    if series.dtype.kind in "biuf":
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = np.zeros(len(values), dtype=bool)
+    else:
+        present = series.notna().to_numpy()
+        values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64)
+        bad = present & np.isnan(values)
+    rows = np.flatnonzero(bad | np.isinf(values))[:limit]
+    raw = series.to_numpy(dtype=object)
+    return [
+        RowError(
+            int(r),
+            col.name,
+            f"non-numeric value {raw[r]!r}; expected a number, or NaN for missing"
+            if bad[r]
+            else f"found {values[r]}; expected a finite number, or NaN for missing",
+        )
+        for r in rows
+    ]
+
+
+def raise_row_errors(errors: list[RowError], shown: int = 5) -> None:
+    """`DataError` listing the first `shown` problems (and how many more), if any."""
+    if not errors:
+        return
+    more = f" (and {len(errors) - shown} more)" if len(errors) > shown else ""
+    raise DataError("; ".join(str(e) for e in errors[:shown]) + more)

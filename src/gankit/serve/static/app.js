@@ -54,8 +54,10 @@ function onModelChange() {
   }
 }
 
+function isNumeric(column) { return column.kind !== "categorical"; }
+
 function exampleValue(column) {
-  if (column.type === "numeric") return String(((column.min ?? 0) + (column.max ?? 1)) / 2);
+  if (isNumeric(column)) return String(((column.min ?? 0) + (column.max ?? 1)) / 2);
   return String(column.categories[0] ?? "");
 }
 
@@ -131,13 +133,13 @@ async function moveTo() {
 function parseCsv(text, columns) {
   const lines = text.split(/\r?\n/).filter((l) => l.trim() !== "");
   const names = lines[0].split(",").map((s) => s.trim());
-  const types = Object.fromEntries(columns.map((c) => [c.name, c.type]));
+  const numeric = Object.fromEntries(columns.map((c) => [c.name, isNumeric(c)]));
   return lines.slice(1).map((line) => {
     const cells = line.split(",");
     const row = {};
     names.forEach((name, i) => {
       const cell = (cells[i] ?? "").trim();
-      row[name] = cell === "" ? null : types[name] === "numeric" ? Number(cell) : cell;
+      row[name] = cell === "" ? null : numeric[name] ? Number(cell) : cell;
     });
     return row;
   });
@@ -147,7 +149,7 @@ async function impute() {
   const m = current();
   const rows = parseCsv($("csv").value, m.columns);
   const out = (await (await api("/v1/impute", { model: m.name, rows: rows })).json()).rows;
-  const names = m.columns.map((c) => c.name);
+  const names = out.length ? Object.keys(out[0]) : m.columns.map((c) => c.name);
   $("imputed").textContent = [names.join(","), ...out.map((r) => names.map((n) => r[n]).join(","))].join("\n");
   status("");
 }
