@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from gankit.config import load_config
-from gankit.generator import load_generator
 from gankit.engine import train
+from gankit.generator import load_generator
 from gankit.viz import make_grid, save_image
 
 CONFIG_DIRS = (Path(__file__).parent / "configs", Path(__file__).parents[2] / "configs")

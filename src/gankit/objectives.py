@@ -86,25 +86,33 @@ class Penalty(Protocol):
     def __call__(self, d: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor: ...
 
 
-def _grad_norm_sq(d: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def _grad_norm_sq(d: nn.Module, x: torch.Tensor, group: int = 1) -> torch.Tensor:
+    """‖∇ₓ D‖² per sample, or per run of `group` consecutive samples (a PacGAN pack)."""
     x = x.detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(d(x).sum(), x, create_graph=True)
-    return grad.reshape(grad.shape[0], -1).pow(2).sum(dim=1)
+    return grad.reshape(grad.shape[0] // group, -1).pow(2).sum(dim=1)
 
 
 @dataclass
 class GradientPenalty:
     """WGAN-GP (Gulrajani et al. 2017): λ·E[(‖∇D(x̂)‖ - 1)²], x̂ on real–fake segments.
 
-    One interpolation coefficient per sample (broadcast over its pixels), as in the paper.
+    One interpolation coefficient per sample (broadcast over its pixels), as in the paper; with
+    `group` > 1, one per pack of `group` consecutive samples and the norm taken over the pack
+    (the critic of a packed D is a function of the whole pack, as in CTGAN).
     """
 
     weight: float = 10.0
+    group: int = 1
 
     def __call__(self, d: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device)
+        n = real.shape[0] // self.group
+        alpha = torch.rand(n, 1, *([1] * (real.dim() - 1)), device=real.device)
+        alpha = alpha.expand(n, self.group, *([1] * (real.dim() - 1))).reshape(
+            real.shape[0], *([1] * (real.dim() - 1))
+        )
         mixed = alpha * real.detach() + (1 - alpha) * fake.detach()
-        norm = (_grad_norm_sq(d, mixed) + 1e-12).sqrt()
+        norm = (_grad_norm_sq(d, mixed, self.group) + 1e-12).sqrt()
         return self.weight * ((norm - 1) ** 2).mean()
 
 

@@ -10,15 +10,11 @@ import pytest
 import torch
 
 from gankit.errors import CheckpointError, ConfigError, DataError
+from gankit.nets.tabular import ResidualGenerator as Generator
+from gankit.nets.tabular import SpanActivation as Activation
 from gankit.tabular import TabularGAN
-from gankit.tabular.synthesizer import (
-    Activation,
-    CondSampler,
-    Generator,
-    ModeEncoder,
-    column_shape_score,
-    correlation_score,
-)
+from gankit.tabular.encoders import CondSampler, ModeEncoder
+from gankit.tabular.fidelity import column_shape_score, correlation_score
 from gankit.tabular.transform import infer_schema
 
 TINY = {"n_steps": 15, "hidden": (32, 32), "z_dim": 16, "batch_size": 40}
@@ -130,18 +126,20 @@ def test_activation_matches_per_span_softmax_and_tanh():
 
 
 def test_ema_update_is_a_lerp_and_copies_batchnorm_stats():
-    model = TabularGAN(ema=0.9)
+    from gankit.engine.ema import EMA
+
     gen = Generator(2, 0, (4,), 3)
-    model.generator_ = Generator(2, 0, (4,), 3)
     with torch.no_grad():
-        for p in model.generator_.parameters():
+        for p in gen.parameters():
             p.zero_()
+    ema = EMA(gen, 0.9)
+    with torch.no_grad():
         for p in gen.parameters():
             p.fill_(1.0)
         gen.net[0].bn.running_mean.fill_(3.0)
-    model._update_ema(gen)
-    for p in model.generator_.parameters():
+    ema.update(gen)
+    for p in ema.shadow.parameters():
         assert torch.allclose(p, torch.full_like(p, 0.1))
-    assert torch.allclose(model.generator_.net[0].bn.running_mean, torch.full((4,), 3.0))
+    assert torch.allclose(ema.shadow.net[0].bn.running_mean, torch.full((4,), 3.0))
     with pytest.raises(ConfigError, match="ema"):
         TabularGAN(ema=1.0).fit(pd.DataFrame({"x": np.arange(40.0)}))

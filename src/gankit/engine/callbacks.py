@@ -22,7 +22,10 @@ from gankit.viz import plot_losses, plot_points, read_history, save_image
 
 
 class Callback:
-    """No-op defaults."""
+    """No-op defaults (`on_start` runs once before the first step, after any resume)."""
+
+    def on_start(self, trainer) -> None:
+        pass
 
     def on_step(self, trainer, stats: dict[str, float]) -> None:
         pass
@@ -116,9 +119,11 @@ class EarlyStopping(Callback):
             self.best, self.best_step = value, step
             self.best_state = copy.deepcopy(self._target(trainer).state_dict())
 
+    def on_start(self, trainer) -> None:
+        if self.at_start and not self.history:  # a resumed run already has its history
+            self._consider(trainer, trainer.step)
+
     def on_step(self, trainer, stats: dict[str, float]) -> None:
-        if self.at_start and self.best_step is None and not self.history:
-            self._consider(trainer, 0)  # lazily, so the EMA copy exists
         if trainer.step % self.every:
             return
         self._consider(trainer, trainer.step)

@@ -130,6 +130,10 @@ class GenerativeModel:
     def sample(self, n: int, *, seed: int | None = None, conditions: Any = None) -> Any:
         raise NotImplementedError
 
+    def preview(self) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+        """What the sample-grid callback draws (samples, real reference), or None."""
+        return None
+
     def spec(self) -> dict[str, Any]:
         """What `model.json` needs to rebuild the model."""
         raise NotImplementedError

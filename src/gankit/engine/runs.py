@@ -69,3 +69,56 @@ def resume(run_dir: str | os.PathLike, overrides: list[str] | None = None) -> Ru
     if trainer.ctx.is_main:
         truncate_history(run_dir / "metrics.jsonl", trainer.step)
     return _fit(trainer)
+
+
+def fit_model(
+    model,
+    provider,
+    settings,
+    run_dir: str | os.PathLike | None = None,
+    *,
+    callbacks: list | None = None,
+    resume_run: bool = False,
+) -> Trainer:
+    """Train a model built by a front end (the table estimators) on the engine.
+
+    With `run_dir`, checkpoints are written there; with `resume_run`, training continues from
+    the state.pt in `run_dir` (the model and provider must be built exactly as before).
+    """
+    trainer = Trainer(model, provider, settings, run_dir, callbacks=callbacks or [])
+    if resume_run:
+        if run_dir is None:
+            raise ConfigError("resume needs the run directory the first fit wrote (run_dir=...)")
+        trainer.load_checkpoint(run_dir)
+        truncate_history(Path(run_dir) / "metrics.jsonl", trainer.step)
+    elif run_dir is not None and (Path(run_dir) / "state.pt").exists():
+        raise ConfigError(
+            f"{run_dir} already holds a fit; continue it with resume=True or choose another run_dir"
+        )
+    _fit(trainer)
+    return trainer
+
+
+def estimator_settings(
+    steps: int,
+    seed: int,
+    *,
+    device: str = "cpu",
+    verbose: bool = False,
+    checkpoint_every: int = 500,
+    log_every: int = 50,
+    ema: float = 0.0,
+):
+    """The engine settings of an estimator's fit (no sample grids; the watchdog as usual)."""
+    from gankit.config import TrainConfig
+
+    return TrainConfig(
+        steps=steps,
+        seed=seed,
+        device=device,
+        progress=verbose,
+        checkpoint_every=checkpoint_every,
+        sample_every=max(steps, 1),
+        log_every=log_every,
+        ema=ema,
+    )

@@ -129,6 +129,10 @@ class Trainer:
             if self.config_writer is not None:
                 self.config_writer(self.run_dir)
         callbacks = self.callbacks()
+        for callback in callbacks:
+            start = getattr(callback, "on_start", None)
+            if start is not None:
+                start(self)
         self.model.train_mode(True)
         while self.step < self.total_steps and not self.should_stop:
             stats = self.run_step()
@@ -138,8 +142,12 @@ class Trainer:
                     callback.on_step(self, stats)
             except Divergence as exc:
                 self.recover(exc)
-        for callback in callbacks:
+        # writers first (state.pt holds the live state a resume continues from), then the
+        # callbacks that change the model at the end (early stopping restores its best weights)
+        for callback in reversed(callbacks):
             callback.on_end(self)
+        if self.ctx.is_main and self.run_dir is not None and self.model_callbacks:
+            self.write_model_dir()
         self.model.train_mode(False)
         from gankit.viz import read_history
 
@@ -203,10 +211,7 @@ class Trainer:
             return
         try:
             save_state(self.run_dir, self.state_dict())
-            exported = self.model.export()
-            if exported is not None:
-                tensors, spec = exported
-                write_model_dir(self.run_dir, tensors, {**spec, "step": self.step})
+            self.write_model_dir()
         except OSError as exc:
             last = "none"
             with contextlib.suppress(CheckpointError):
@@ -217,6 +222,13 @@ class Trainer:
                 f"{reason}; the last complete checkpoint ({last}) is intact — free space and "
                 f"resume with `gankit train --resume {self.run_dir}`"
             ) from exc
+
+    def write_model_dir(self) -> None:
+        """The model directory of the run, as the model exports it (if it does)."""
+        exported = self.model.export()
+        if exported is not None:
+            tensors, spec = exported
+            write_model_dir(self.run_dir, tensors, {**spec, "step": self.step})
 
     def load_checkpoint(self, run_dir: str | os.PathLike) -> None:
         """Restore everything from `run_dir/state.pt`."""

@@ -26,6 +26,14 @@ def _hidden_stack(
     return layers, in_dim
 
 
+def mlp(
+    n_in: int, widths: Sequence[int], n_out: int, act: str = "relu", dropout: float = 0.0
+) -> nn.Sequential:
+    """Linear layers of `widths` with `act` (and dropout) between them, then Linear(…, n_out)."""
+    layers, width = _hidden_stack(n_in, widths, act, False, dropout)
+    return nn.Sequential(*layers, nn.Linear(width, n_out))
+
+
 class MLPGenerator(nn.Module):
     """z → hidden layers → a tensor of `out_shape` (e.g. [2] for toys, [1, 8, 8] for digits)."""
 

@@ -23,7 +23,6 @@ scikit-learn compatible: `fit`, `transform`, `fit_transform`, `get_feature_names
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 import warnings
 from collections.abc import Iterator, Sequence
@@ -35,8 +34,9 @@ import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
-from torch import nn
 
+from gankit.engine.callbacks import EarlyStopping
+from gankit.engine.runs import estimator_settings, fit_model
 from gankit.errors import CheckpointError, ConfigError, DataError
 from gankit.modeldir import (
     check_bounds,
@@ -45,6 +45,7 @@ from gankit.modeldir import (
     weight_shapes,
     write_model_dir,
 )
+from gankit.models.tabular.gain import HintGame, Refiner, SeededRows
 from gankit.tabular.gaussian import (
     conditional_mean,
     fit_gaussian_em,
@@ -52,7 +53,15 @@ from gankit.tabular.gaussian import (
     mixture_conditional_draw,
     mixture_conditional_mean,
 )
-from gankit.tabular.transform import MinMaxEncoder, TableSchema, as_frame, conform, infer_schema
+from gankit.tabular.transform import (
+    MinMaxEncoder,
+    TableSchema,
+    as_frame,
+    conform,
+    infer_schema,
+    join_identifiers,
+    split_identifiers,
+)
 
 RIDGE_GRID = (1e-5, 1e-4, 1e-3, 1e-2)
 MAX_COMPONENTS = 4
@@ -77,41 +86,6 @@ def single_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Linear(n_in, hidden),
-        nn.ELU(),
-        nn.Linear(hidden, hidden),
-        nn.ELU(),
-        nn.Linear(hidden, n_out),
-    )
-
-
-class Refiner(nn.Module):
-    """Generator: conditional-mean fill + a learned correction on the missing entries."""
-
-    def __init__(self, width: int, hidden: int) -> None:
-        super().__init__()
-        self.net = _mlp(3 * width, hidden, width)
-        nn.init.zeros_(self.net[-1].weight)
-        nn.init.zeros_(self.net[-1].bias)
-
-    def forward(self, fill: torch.Tensor, mask: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        delta = self.net(torch.cat([fill, mask, (1.0 - mask) * noise], dim=1))
-        return fill + (1.0 - mask) * delta
-
-
-class Discriminator(nn.Module):
-    """GAIN's discriminator: per-entry logit that the entry was observed, given a hint."""
-
-    def __init__(self, width: int, hidden: int) -> None:
-        super().__init__()
-        self.net = _mlp(2 * width, hidden, width)
-
-    def forward(self, x_hat: torch.Tensor, hint: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([x_hat, hint], dim=1))
-
-
 class GANImputer(TransformerMixin, BaseEstimator):
     """Impute NaNs with a Gaussian-conditioned GAIN; see the module docstring.
 
@@ -122,7 +96,11 @@ class GANImputer(TransformerMixin, BaseEstimator):
     held-out entries), `n_draws` (completions averaged for the point estimate),
     `sample_posterior` (return one random completion instead), `categorical_columns`,
     `integer_columns` ("auto": integer dtypes and columns whose observed values are all whole),
-    `clip` (keep values inside the observed range), `random_state`.
+    `clip` (keep values inside the observed range), `identifier_columns` (names or indices of
+    identifier / free-text columns: left out of the model and passed through untouched by
+    `transform`; an undeclared one is refused at fit), `run_dir` (checkpoints and metrics.jsonl
+    of the adversarial stage go there; `fit(X, resume=True)` continues from it), `verbose` (a
+    progress bar), `device` ("cpu", "cuda", "auto"), `random_state`.
     """
 
     def __init__(
@@ -142,6 +120,10 @@ class GANImputer(TransformerMixin, BaseEstimator):
         categorical_columns: Sequence[Any] | None = None,
         integer_columns: Sequence[Any] | str | None = "auto",
         clip: bool = True,
+        identifier_columns: Sequence[Any] | None = None,
+        run_dir: str | None = None,
+        verbose: bool = False,
+        device: str = "cpu",
         random_state: int | None = None,
     ) -> None:
         self.n_steps = n_steps
@@ -159,14 +141,23 @@ class GANImputer(TransformerMixin, BaseEstimator):
         self.categorical_columns = categorical_columns
         self.integer_columns = integer_columns
         self.clip = clip
+        self.identifier_columns = identifier_columns
+        self.run_dir = run_dir
+        self.verbose = verbose
+        self.device = device
         self.random_state = random_state
 
     # ----------------------------------------------------------------------------- fitting
-    def fit(self, X: Any, y: Any = None) -> GANImputer:
-        """Learn the schema, the Gaussian and the generator from the observed entries of X."""
+    def fit(self, X: Any, y: Any = None, resume: bool = False) -> GANImputer:
+        """Learn the schema, the Gaussian and the generator from the observed entries of X.
+
+        With `resume`, the adversarial stage continues from the checkpoint in `run_dir` (same
+        X, same parameters: everything before it is recomputed identically)."""
         self._check_params()
         df, frame = as_frame(X)
-        schema = infer_schema(df, frame, self.categorical_columns, self.integer_columns)
+        schema = infer_schema(
+            df, frame, self.categorical_columns, self.integer_columns, self.identifier_columns
+        )
         encoder = MinMaxEncoder(schema)
         values, mask = encoder.encode(df)
         empty = mask.sum(1) == 0
@@ -184,12 +175,12 @@ class GANImputer(TransformerMixin, BaseEstimator):
             )
         seed = int(np.random.default_rng(self.random_state).integers(2**31))
         with single_thread():
-            self._fit_arrays(values, mask, seed)
+            self._fit_arrays(values, mask, seed, resume)
         self.schema_ = schema
         self.encoder_ = encoder
-        self.n_features_in_ = len(schema.columns)
+        self.n_features_in_ = len(schema.order)
         if frame:
-            self.feature_names_in_ = np.array(schema.names, dtype=object)
+            self.feature_names_in_ = np.array(schema.order, dtype=object)
         return self
 
     def _check_params(self) -> None:
@@ -208,7 +199,7 @@ class GANImputer(TransformerMixin, BaseEstimator):
         if not (self.ridge == "auto" or (isinstance(self.ridge, float | int) and self.ridge > 0)):
             raise ConfigError(f"GANImputer: ridge must be 'auto' or > 0, got {self.ridge!r}")
 
-    def _fit_arrays(self, values: np.ndarray, mask: np.ndarray, seed: int) -> None:
+    def _fit_arrays(self, values: np.ndarray, mask: np.ndarray, seed: int, resume: bool) -> None:
         gen = torch.Generator().manual_seed(seed)
         torch.manual_seed(seed)
         x = torch.from_numpy(values)
@@ -225,7 +216,7 @@ class GANImputer(TransformerMixin, BaseEstimator):
         self.history_: list[dict[str, float]] = []
         self.best_step_ = 0
         if self.n_steps > 0 and len(x) >= 10:
-            self._train_gan(x, m, p_drop, gen)
+            self._train_gan(x, m, p_drop, gen, resume)
         self.generator_.eval()
 
     def _select_model(
@@ -292,60 +283,46 @@ class GANImputer(TransformerMixin, BaseEstimator):
         fill = mixture_conditional_mean(xr, seen, self.weights_, self.mus_, self.sigmas_)
         return xr.float(), seen.float(), fill.float(), (mr - seen).float()
 
-    def _train_gan(self, x: torch.Tensor, m: torch.Tensor, p_drop: float, gen: torch.Generator):
-        """GAIN's game on denoising batches; keep the generator that is best on held-out rows."""
+    def _train_gan(
+        self, x: torch.Tensor, m: torch.Tensor, p_drop: float, gen: torch.Generator, resume: bool
+    ) -> None:
+        """GAIN's game on denoising batches, on the engine; keep the generator that is best on
+        held-out rows (the early-stopping callback scores them every 50 steps)."""
         n = len(x)
         perm = torch.randperm(n, generator=gen)
         n_val = max(int(0.2 * n), 5)
         val, train = perm[:n_val], perm[n_val:]
         pool = self._drop_pool(x[train], m[train], p_drop, 8, gen)
         vx, vseen, vfill, vtarget = self._drop_pool(x[val], m[val], p_drop, 4, gen)
-        G, D = self.generator_, Discriminator(x.shape[1], self.hidden_)
-        opt_g = torch.optim.Adam(G.parameters(), lr=self.lr)
-        opt_d = torch.optim.Adam(D.parameters(), lr=self.lr)
+        seed = int(torch.randint(2**31, (1,), generator=gen))
+        model = HintGame(
+            x.shape[1],
+            self.hidden_,
+            lr=self.lr,
+            hint_rate=self.hint_rate,
+            alpha=self.alpha,
+            adversarial_weight=self.adversarial_weight,
+            seed=seed,
+            generator=self.generator_,
+        )
+        rows = dict(zip(("x", "seen", "fill", "target"), pool, strict=True))
+        provider = SeededRows(rows, self.batch_size, seed + 1)
 
-        def val_loss() -> float:
+        def held_out_score() -> float:
             with torch.no_grad():
-                out = G(vfill, vseen, torch.zeros_like(vfill))
-                return float((vtarget * (out - vx) ** 2).sum() / vtarget.sum().clamp_min(1.0))
+                G = model.networks["g"]
+                out = G(*(t.to(model.device) for t in (vfill, vseen, torch.zeros_like(vfill))))
+                err = (vtarget * (out.cpu() - vx) ** 2).sum() / vtarget.sum().clamp_min(1.0)
+            return -float(err)
 
-        best, best_state, since = val_loss(), copy.deepcopy(G.state_dict()), 0
-        self.history_.append({"step": 0, "val_mse": best})
-        for step in range(1, self.n_steps + 1):
-            idx = torch.randint(len(pool[0]), (self.batch_size,), generator=gen)
-            xb, seen, fill, target = (t[idx] for t in pool)
-            self._gan_step(G, D, opt_g, opt_d, xb, seen, fill, target, gen)
-            if step % 50 == 0:
-                loss = val_loss()
-                self.history_.append({"step": step, "val_mse": loss})
-                if loss < best * (1.0 - MIN_GAIN):
-                    best, best_state, since = loss, copy.deepcopy(G.state_dict()), 0
-                    self.best_step_ = step
-                else:
-                    since += 50
-                    if since >= self.patience:
-                        break
-        G.load_state_dict(best_state)
-
-    def _gan_step(self, G, D, opt_g, opt_d, xb, seen, fill, target, gen) -> None:
-        noise = torch.rand(fill.shape, generator=gen) - 0.5
-        x_hat = G(fill, seen, noise)
-        reveal = torch.rand(seen.shape, generator=gen) < self.hint_rate
-        hint = torch.where(reveal, seen, torch.full_like(seen, 0.5))
-        adv = torch.zeros(())
-        if self.adversarial_weight > 0:
-            logits = D(x_hat.detach(), hint)
-            loss_d = nn.functional.binary_cross_entropy_with_logits(logits, seen)
-            opt_d.zero_grad()
-            loss_d.backward()
-            opt_d.step()
-            fooled = nn.functional.logsigmoid(D(x_hat, hint)) * (1.0 - seen)
-            adv = -fooled.sum() / (1.0 - seen).sum().clamp_min(1.0)
-        rec = (target * (x_hat - xb) ** 2).sum() / target.sum().clamp_min(1.0)
-        loss_g = self.alpha * rec + self.adversarial_weight * adv
-        opt_g.zero_grad()
-        loss_g.backward()
-        opt_g.step()
+        stopping = EarlyStopping(
+            held_out_score, "g", every=50, patience=self.patience, min_gain=MIN_GAIN, at_start=True
+        )
+        settings = estimator_settings(self.n_steps, seed, device=self.device, verbose=self.verbose)
+        fit_model(model, provider, settings, self.run_dir, callbacks=[stopping], resume_run=resume)
+        self.generator_ = model.networks["g"].cpu()
+        self.best_step_ = int(stopping.best_step or 0)
+        self.history_ = [{"step": h["step"], "val_mse": -h["score"]} for h in stopping.history]
 
     # ---------------------------------------------------------------------------- imputing
     def transform(self, X: Any) -> Any:
@@ -354,12 +331,13 @@ class GANImputer(TransformerMixin, BaseEstimator):
         if self._numeric_array(X):
             return self._transform_numeric(X)
         df, _ = as_frame(X)
+        df, ids = split_identifiers(df, self.schema_)
         df = conform(df, self.schema_, type(self).__name__)
         values, mask = self.encoder_.encode(df)
         self._warn_empty(mask)
         with single_thread(), torch.no_grad():
             filled = self._impute_arrays(values, mask)
-        return self._to_output(df, filled, mask)
+        return join_identifiers(self._to_output(df, filled, mask), ids, self.schema_)
 
     def _numeric_array(self, X: Any) -> bool:
         """A float/int ndarray for a model fitted on numbers only: the pandas-free fast path."""
@@ -456,9 +434,9 @@ class GANImputer(TransformerMixin, BaseEstimator):
         return out
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """Imputation keeps the columns: the fitted names."""
+        """Imputation keeps the columns: the fitted names (identifier columns included)."""
         check_is_fitted(self, "schema_")
-        return np.array(self.schema_.names, dtype=object)
+        return np.array(self.schema_.order, dtype=object)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -472,7 +450,7 @@ class GANImputer(TransformerMixin, BaseEstimator):
         tensors = {"weights": self.weights_, "mus": self.mus_, "sigmas": self.sigmas_}
         tensors.update({f"generator.{k}": v for k, v in self.generator_.state_dict().items()})
         params = {k: v for k, v in self.get_params().items()}
-        for key in ("categorical_columns", "integer_columns"):
+        for key in ("categorical_columns", "integer_columns", "identifier_columns"):
             if params[key] is not None and not isinstance(params[key], str):
                 params[key] = [str(c) for c in params[key]]
         spec = {
@@ -536,8 +514,8 @@ class GANImputer(TransformerMixin, BaseEstimator):
                 f"{directory}: incomplete or inconsistent imputer ({exc})"
             ) from exc
         model.generator_.eval()
-        model.n_features_in_ = len(model.schema_.columns)
+        model.n_features_in_ = len(model.schema_.order)
         if model.schema_.frame:
-            model.feature_names_in_ = np.array(model.schema_.names, dtype=object)
+            model.feature_names_in_ = np.array(model.schema_.order, dtype=object)
         model.history_ = []
         return model

@@ -1,0 +1,1 @@
+"""Table model families: CTGAN's conditional WGAN-GP and GAIN's hint game."""
