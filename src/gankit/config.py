@@ -198,8 +198,8 @@ class TrainConfig:
     rollback_lr_factor: float = 0.5
     max_rollbacks: int = 3
     d_win_patience: int = 1000  # stop if D separates every batch perfectly this many steps
-    # stop if D separates every batch by a saturating margin (logit gap >= 20) this many steps:
-    # an exploded game is caught within this bound, whatever the run length
+    # stop if in half of the last N steps D separated every batch by a saturating margin (logit
+    # gap >= 20): an exploded game is caught within N steps, whatever the run length
     collapse_patience: int = 50
 
 
