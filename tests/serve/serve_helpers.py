@@ -30,8 +30,9 @@ def people(n: int = 48, seed: int = 0) -> pd.DataFrame:
 @functools.cache
 def tiny_models() -> dict[str, Path]:
     """Model directories written by gankit itself, each fitted in well under a second:
-    "imp" (GANImputer), "synth" (TabularGAN), "ids" (an imputer with an identifier column),
-    "trained" (a toy generator trained by `gankit.train` for a few steps, with its critic)."""
+    "imp" (GANImputer), "synth" (TabularGAN), "ids" and "synth-ids" (the same with an identifier
+    column "name"), "trained" (a toy generator trained by `gankit.train` for a few steps, with
+    its critic)."""
     import gankit
     from gankit.config import load_config
     from gankit.tabular import GANImputer, TabularGAN
@@ -47,8 +48,11 @@ def tiny_models() -> dict[str, Path]:
     ).save(root / "synth")
     named = holed.assign(name=[f"person-{i:03d}" for i in range(len(holed))])
     GANImputer(n_steps=0, identifier_columns=["name"], random_state=0).fit(named).save(root / "ids")
+    TabularGAN(n_steps=2, hidden=(16,), z_dim=8, batch_size=20, random_state=0).fit(
+        table.assign(name=named["name"]), discrete_columns=["city"], identifier_columns=["name"]
+    ).save(root / "synth-ids")
     gankit.train(load_config(None, [*TINY_TOY, f"train.steps={TINY_STEPS}"]), root / "trained")
-    return {name: root / name for name in ("imp", "synth", "ids", "trained")}
+    return {name: root / name for name in ("imp", "synth", "ids", "synth-ids", "trained")}
 
 
 def tabular_dirs() -> list[Path]:

@@ -67,6 +67,8 @@ def test_serves_over_tls(model_dirs, keys, tmp_path):
                 headers={"X-API-Key": keys[1]["generate"]},
             )
             assert r.status_code == 200 and len(r.json()["data"]) == 2
+            assert r.headers["strict-transport-security"] == "max-age=31536000"  # HSTS under TLS
+            assert r.headers["x-content-type-options"] == "nosniff"
             assert (
                 r.extensions["network_stream"]
                 .get_extra_info("ssl_object")
