@@ -178,22 +178,33 @@ def export_model(
     prune: float = 0.0,
     exporter: str = "dynamo",
 ) -> dict[str, Any]:
-    """Export a generator model directory to ONNX (checked for parity) and record it in model.json.
+    """Export a model directory to ONNX (checked for parity) and record it in model.json.
 
-    Returns what was written: files, sizes in bytes, parity error, sparsity.
+    The model kind's exporter comes from the registry. Returns what was written: files, sizes
+    in bytes, parity error, sparsity.
     """
+    from gankit.registry import kind
+
+    src = Path(model_dir)
+    spec = verify_model_dir(src)
+    entry = kind(spec.get("kind"), src)
+    if entry.exporter is None:
+        raise CheckpointError(f"{src}: a {entry.name!r} model has no ONNX export")
+    return entry.export(src, out, quantize=quantize, prune=prune, exporter=exporter)
+
+
+def export_generator(
+    model_dir: str | Path,
+    out: str | Path | None = None,
+    quantize: bool = False,
+    prune: float = 0.0,
+    exporter: str = "dynamo",
+) -> dict[str, Any]:
+    """Export a generator (image or toy) to ONNX; `prune` needs `out` (the original is kept)."""
     import gankit
 
     src = Path(model_dir)
     spec = verify_model_dir(src)
-    if spec.get("kind") == "imputer":
-        if prune or quantize:
-            raise ConfigError("imputer export supports neither --prune nor --quantize")
-        return export_imputer(src, out, exporter)
-    if spec.get("kind") not in ("image-generator", "toy-generator"):
-        raise CheckpointError(
-            f"{src}: kind {spec.get('kind')!r}; ONNX export supports generators and imputers"
-        )
     if prune and out is None:
         raise ConfigError(
             "--prune changes the weights; give --out DIR so the original model is kept"
@@ -303,7 +314,11 @@ def _imputer_inputs(width: int, n: int, seed: int) -> tuple[torch.Tensor, ...]:
 
 
 def export_imputer(
-    model_dir: str | Path, out: str | Path | None = None, exporter: str = "dynamo"
+    model_dir: str | Path,
+    out: str | Path | None = None,
+    quantize: bool = False,
+    prune: float = 0.0,
+    exporter: str = "dynamo",
 ) -> dict[str, Any]:
     """Export a GANImputer's generator network (fill, mask, noise -> completed row) to ONNX.
 
@@ -311,6 +326,8 @@ def export_imputer(
     ONNX Runtime (`OrtRefiner`). Refused unless ONNX Runtime matches PyTorch within 1e-4 both on
     the network and on a whole `transform` of rows drawn inside the schema's ranges.
     """
+    if prune or quantize:
+        raise ConfigError("imputer export supports neither --prune nor --quantize")
     require("onnx", "export")
     from gankit.tabular import GANImputer
 

@@ -19,6 +19,7 @@ from gankit.modeldir import (
     weight_shapes,
 )
 from gankit.nets import build_discriminator, build_generator
+from gankit.registry import kind, kinds_with
 from gankit.rejection import (
     DEFAULT_MIN_ACCEPTANCE,
     Estimate,
@@ -27,7 +28,7 @@ from gankit.rejection import (
 )
 from gankit.viz import to_uint8
 
-GENERATOR_KINDS = ("image-generator", "toy-generator")
+GENERATOR_KINDS = kinds_with("generator")
 MAX_SAMPLES = 1_000_000
 MAX_SAMPLE_VALUES = 1 << 28  # n × values per sample in one call: 1 GiB of float32
 MAX_LATENT_DIM = 1 << 16
@@ -71,7 +72,7 @@ class Generator:
 
     @property
     def is_image(self) -> bool:
-        return self.spec["kind"] == "image-generator"
+        return "image" in kind(self.spec["kind"]).tags
 
     def sample_latent(
         self, n: int, seed: int | None = None, truncation: float | None = None

@@ -326,20 +326,8 @@ def check_model_dir(directory: str | os.PathLike) -> dict[str, Any]:
     The hashes, the spec against the weights' shapes (before anything is allocated), then the
     real load. Raises CheckpointError (with UnsealedSpecWarning for an unsealed spec).
     """
+    from gankit.registry import kind
+
     spec = verify_model_dir(directory)
-    kind = spec.get("kind")
-    if kind in ("image-generator", "toy-generator"):
-        from gankit.generator import load_generator
-
-        load_generator(directory)
-    elif kind == "imputer":
-        from gankit.tabular import GANImputer
-
-        GANImputer.load(directory)
-    elif kind == "tabular-synth":
-        from gankit.tabular import TabularGAN
-
-        TabularGAN.load(directory)
-    else:
-        raise CheckpointError(f"{directory}: unknown model kind {kind!r}")
+    kind(spec.get("kind"), directory).load(directory)
     return spec

@@ -54,6 +54,11 @@ class Kind:
     def load(self, directory: Any) -> Any:
         return _resolve(self.loader)(directory)
 
+    def export(self, directory: Any, out: Any = None, **options: Any) -> dict[str, Any]:
+        if self.exporter is None:
+            raise CheckpointError(f"{directory}: a {self.name!r} model has no ONNX export")
+        return _resolve(self.exporter)(directory, out, **options)
+
     def serving(self) -> Callable[..., Any]:
         if self.serve is None:
             raise ConfigError(f"model kind {self.name!r} cannot be served")
@@ -75,36 +80,39 @@ FAMILIES: dict[str, Family] = {
     )
 }
 
+IMAGE_GENERATOR, TOY_GENERATOR = "image-generator", "toy-generator"
+IMPUTER, TABULAR_SYNTH = "imputer", "tabular-synth"
+
 _GEN_LOADER = "gankit.generator:load_generator"
 _GEN_SERVE = "gankit.serve.models:serve_generator"
 _GEN_REQUESTS = ("GenerateRequest", "LatentRequest", "DecodeRequest")
 KINDS: dict[str, Kind] = {
-    "image-generator": Kind(
-        "image-generator",
+    IMAGE_GENERATOR: Kind(
+        IMAGE_GENERATOR,
         _GEN_LOADER,
         _GEN_SERVE,
         _GEN_REQUESTS,
         "gankit.export:export_generator",
         frozenset({"generator", "image"}),
     ),
-    "toy-generator": Kind(
-        "toy-generator",
+    TOY_GENERATOR: Kind(
+        TOY_GENERATOR,
         _GEN_LOADER,
         _GEN_SERVE,
         _GEN_REQUESTS,
         "gankit.export:export_generator",
         frozenset({"generator"}),
     ),
-    "imputer": Kind(
-        "imputer",
+    IMPUTER: Kind(
+        IMPUTER,
         "gankit.tabular.imputer:GANImputer.load",
         "gankit.serve.models:serve_imputer",
         ("ImputeRequest",),
         "gankit.export:export_imputer",
         frozenset({"tabular", "imputer"}),
     ),
-    "tabular-synth": Kind(
-        "tabular-synth",
+    TABULAR_SYNTH: Kind(
+        TABULAR_SYNTH,
         "gankit.tabular.synthesizer:TabularGAN.load",
         "gankit.serve.models:serve_synth",
         ("SynthesizeRequest",),
@@ -127,9 +135,9 @@ def family(name: str) -> Family:
     return FAMILIES[name]
 
 
-def kind(name: str, where: Any = "model.json") -> Kind:
+def kind(name: Any, where: Any = "model.json") -> Kind:
     """The kind a model directory's `model.json` names."""
-    if name not in KINDS:
+    if not isinstance(name, str) or name not in KINDS:
         raise CheckpointError(
             f"{where}: unknown model kind {name!r}; this gankit knows {', '.join(KINDS)}"
         )
@@ -139,3 +147,11 @@ def kind(name: str, where: Any = "model.json") -> Kind:
 def kinds_with(tag: str) -> tuple[str, ...]:
     """Every kind carrying `tag` ("generator", "tabular", ...)."""
     return tuple(k for k, v in KINDS.items() if tag in v.tags)
+
+
+def load(directory: Any) -> Any:
+    """Load any model directory with the loader of its kind (hash-checked, no pickle)."""
+    from gankit.modeldir import verify_model_dir
+
+    spec = verify_model_dir(directory)
+    return kind(spec.get("kind"), directory).load(directory)

@@ -16,6 +16,7 @@ from gankit.engine.model import Batches, GenerativeModel, update
 from gankit.generator import DISCRIMINATOR_PREFIX
 from gankit.nets import architecture_spec, build_discriminator, build_generator
 from gankit.objectives import Objective, build_objective
+from gankit.registry import IMAGE_GENERATOR, TOY_GENERATOR
 
 PREVIEW_SAMPLES = 64
 
@@ -122,7 +123,7 @@ class GAN(GenerativeModel):
 
         image = self.dataset.is_image
         return {
-            "kind": "image-generator" if image else "toy-generator",
+            "kind": IMAGE_GENERATOR if image else TOY_GENERATOR,
             "architecture": self.arch,
             "latent_dim": self.latent_dim,
             "num_classes": None,

@@ -46,6 +46,7 @@ from gankit.modeldir import (
     write_model_dir,
 )
 from gankit.models.tabular.gain import HintGame, Refiner, SeededRows
+from gankit.registry import IMPUTER
 from gankit.tabular.gaussian import (
     conditional_mean,
     fit_gaussian_em,
@@ -65,7 +66,7 @@ from gankit.tabular.transform import (
 
 RIDGE_GRID = (1e-5, 1e-4, 1e-3, 1e-2)
 MAX_COMPONENTS = 4
-SPEC_KIND = "imputer"
+SPEC_KIND = IMPUTER
 # A generator step replaces the current best only if it lowers the held-out error by 1%:
 # smaller "gains" were selection noise on 30-row validation sets (measured on iris).
 MIN_GAIN = 0.01

@@ -31,6 +31,7 @@ from gankit.modeldir import (
 )
 from gankit.models.tabular.ctgan import CTGAN, ConditionalRows
 from gankit.nets.tabular import ResidualGenerator
+from gankit.registry import TABULAR_SYNTH
 from gankit.tabular.encoders import CondSampler, ModeEncoder
 from gankit.tabular.fidelity import column_shape_score, correlation_score, fidelity_score
 from gankit.tabular.imputer import single_thread
@@ -39,7 +40,7 @@ from gankit.tabular.transform import TableSchema, identifier_names, infer_schema
 
 __all__ = ["TabularGAN", "column_shape_score", "correlation_score", "fidelity_score"]
 
-SPEC_KIND = "tabular-synth"
+SPEC_KIND = TABULAR_SYNTH
 
 
 class TabularGAN:
