@@ -104,6 +104,13 @@ def test_command_table_matches_the_modules():
         assert helps == {n: h for n, (m, h) in COMMANDS.items() if m == module}
 
 
+def test_eval_choices_are_the_metrics_evaluate_knows():
+    from gankit.commands import EVAL_METRICS
+    from gankit.metrics.evaluate import ALL_METRICS
+
+    assert EVAL_METRICS == ALL_METRICS
+
+
 def test_sample_rejection_prints_its_cost_and_takes_a_floor(tmp_path, capsys):
     from .test_modeldir import save_toy_generator
 
@@ -112,7 +119,7 @@ def test_sample_rejection_prints_its_cost_and_takes_a_floor(tmp_path, capsys):
     args = ["sample", str(tmp_path / "m"), "--n", "50", "--rejection", "--out", str(out)]
     assert main(args) == 0
     captured = capsys.readouterr()
-    assert "calibration keeps" in captured.err and "50 samples need about" in captured.err
+    assert "calibration keeps" in captured.err and "50 samples need at least" in captured.err
     assert "rejection sampling kept" in captured.out and out.is_file()
     # an untrained D's logits vary, so not every draw is kept: a floor of 1 refuses, with a hint
     assert main([*args, "--min-acceptance", "1"]) == 2

@@ -27,9 +27,10 @@ from gankit.metrics.memorization import memorization
 from gankit.metrics.modes import classify_stacked, mixture_modes, stacked_modes
 from gankit.metrics.parzen import parzen_window
 from gankit.metrics.prdc import density_coverage, precision_recall
-from gankit.metrics.records import ALL_METRICS, MetricRecord
+from gankit.metrics.records import MetricRecord
 
 EVAL_FILE = "eval.json"
+ALL_METRICS = ("fd", "kid", "is", "pr", "dc", "parzen", "memorization", "modes")
 TOY_STD = {"ring": 0.01, "grid": 0.05}
 
 

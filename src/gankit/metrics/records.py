@@ -6,9 +6,6 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-# every metric `gankit eval` knows (here, in a module without torch, so the CLI parser is light)
-ALL_METRICS = ("fd", "kid", "is", "pr", "dc", "parzen", "memorization", "modes")
-
 
 def gankit_version() -> str:
     """The installed gankit version (package metadata; the source tree's when not installed)."""
