@@ -30,11 +30,13 @@ def test_ring_quick_runs_and_scores_real_samples_at_the_ceiling(tmp_path) -> Non
     assert result["protocol"]["samples"] == N_SAMPLES == 2500
     ablation = "best recipe without rejection (ablation)"
     for name in ("plain GAN (VEEGAN protocol)", "best recipe", ablation):
-        row = result["measured"][name]
-        assert 0 <= row["modes"]["mean"] <= 8
-        assert sum(row["per_seed"][0]["hq_counts"]) == round(row["hq_percent"]["mean"] * 25)
-    # the best recipe samples by discriminator rejection; its ablation row is the same model
-    assert 0 < result["measured"]["best recipe"]["per_seed"][0]["acceptance"] <= 1
+        row = result["measured"][name]["per_seed"][0]
+        assert sum(row["hq_counts"]) == round(row["hq_percent"] * 25)
+        # closed form: a histogram on m of K bins is at least log(K/m) nats from uniform
+        assert row["reverse_kl"] >= math.log(8 / row["modes"]) - 1e-12
+    # the best recipe samples by discriminator rejection (its acceptance is checked against
+    # closed forms in test_rejection.py); its ablation row is the same model, sampled directly
+    assert "acceptance" in result["measured"]["best recipe"]["per_seed"][0]
     assert "acceptance" not in result["measured"][ablation]["per_seed"][0]
     assert "rejection" in result["measured"]["best recipe"]["source"]
     assert "GDPP-GAN" in result["table"] and "8.0 / 71.7" in result["table"]
@@ -84,7 +86,8 @@ def test_stacked_digits_quick_and_noise_floor() -> None:
         "best recipe without rejection (ablation)",
     }
     for row in result["measured"].values():
-        assert 1 <= row["modes"]["mean"] <= 1000 and row["kl"]["mean"] >= 0
+        for seed in row["per_seed"]:  # KL(p̂ ‖ U_1000) >= log(1000 / modes) for m occupied bins
+            assert seed["kl"] >= math.log(1000 / seed["modes"]) - 1e-12
 
 
 def test_digits_quick_and_floor_memorisation() -> None:
@@ -100,4 +103,4 @@ def test_digits_quick_and_floor_memorisation() -> None:
     assert floor["copy_fraction"]["mean"] == pytest.approx(0.01, abs=0.005)
     assert floor["distance_ratio"]["mean"] == 1.0
     assert "best recipe" in result["measured"] and "digits-FD" in result["table"]
-    assert 0 < result["measured"]["best recipe"]["per_seed"][0]["acceptance"] <= 1
+    assert "acceptance" in result["measured"]["best recipe"]["per_seed"][0]

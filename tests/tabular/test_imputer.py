@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import warnings
 
 import numpy as np
@@ -75,17 +74,13 @@ def test_beats_mean_imputation_and_keeps_observed_values():
     assert err < 0.15 < err_mean
 
 
-def test_inductive_single_row_is_fast_and_seeded_posterior_varies():
+def test_inductive_single_row_and_seeded_posterior_varies():
+    # its latency is measured by `gankit bench serve` (the imputer alone on one row), not here
     _, holed = correlated()
     imp = GANImputer(random_state=0, **FAST).fit(holed)
     row = np.array([[1.0, np.nan, 0.5]])
     point = imp.transform(row)
     assert point[0, 1] == pytest.approx(2.0, abs=0.4)
-    imp.transform(row)
-    start = time.perf_counter()
-    for _ in range(20):
-        imp.transform(row)
-    assert (time.perf_counter() - start) / 20 < 0.05  # real-time path: well under 50 ms
     imp.set_params(sample_posterior=True, random_state=1)
     a, b = imp.transform(row), imp.transform(row)
     assert a[0, 1] == b[0, 1]  # same seed, same draw
