@@ -241,3 +241,24 @@ def test_generate_by_rejection_matches_the_library(model_dirs, keys, tmp_path, h
         assert both.status_code == 422 and "truncation" in both.text
         bad_q = client.post("/v1/generate", json={**req, "rejection_quantile": 0}, headers=h)
         assert bad_q.status_code == 422
+
+
+def test_micro_batcher_restarts_after_a_lifespan_shutdown_on_the_same_loop(model_dirs, keys):
+    """A lifespan shutdown stops the batch worker; a later request on the same event loop (a
+    test client, an ASGI host that restarts the app) used to wait forever: it starts a new one."""
+    app = create_app([model_dirs["ring"]], options=ServeOptions(keys=keys[0]))
+    h = {"X-API-Key": keys[1]["generate"]}
+
+    async def run() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        codes = []
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            for _ in range(2):
+                async with app.router.lifespan_context(app):
+                    request = c.post(
+                        "/v1/decode", json={"model": "ring", "z": [[0.0, 0.0]]}, headers=h
+                    )
+                    codes.append((await asyncio.wait_for(request, 10)).status_code)
+        return codes
+
+    assert asyncio.run(run()) == [200, 200]
