@@ -36,7 +36,7 @@ def _app():
     digits = make_generator_dir(root / "digits", width=8, latent_dim=8)
     ring = make_generator_dir(root / "ring", family="mlp", shape=(2,), latent_dim=2, width=8)
     models = tiny_models()
-    dirs = [digits, ring, models["imp"], models["synth"], models["ids"]]
+    dirs = [digits, ring, models["trained"], models["imp"], models["synth"], models["ids"]]
     key, record = make_key("fuzz", ["admin"])
     limits = Limits(max_n=64, max_rows=64, rate=0, address_rate=0)
     return create_app(dirs, options=ServeOptions(keys=KeyStore([record]), limits=limits)), key
@@ -51,7 +51,8 @@ schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.N
 def test_schema_lists_model_names_limits_security_and_every_status():
     published = APP.openapi()
     requests = published["components"]["schemas"]
-    assert requests["GenerateRequest"]["properties"]["model"]["enum"] == ["digits", "ring"]
+    generators = ["digits", "ring", "trained"]  # "trained" has its critic: rejection sampling
+    assert requests["GenerateRequest"]["properties"]["model"]["enum"] == generators
     assert requests["ImputeRequest"]["properties"]["model"]["enum"] == ["imp", "ids"]
     assert requests["GenerateRequest"]["properties"]["n"]["maximum"] == 64
     assert requests["ImputeRequest"]["properties"]["rows"]["maxItems"] == 64
