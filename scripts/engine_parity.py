@@ -135,14 +135,18 @@ def main() -> None:
     parser.add_argument("--old-src", required=True, type=Path)
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--part", action="append", choices=sorted(PARTS))
+    parser.add_argument("--repeat", type=int, default=1, help="alternate old/new this many times")
     args = parser.parse_args()
     results = json.loads(args.out.read_text()) if args.out.exists() else {}
     for part in args.part or list(PARTS):
         trees = {"new": NEW_SRC} if part == "mixtures" else {"old": args.old_src, "new": NEW_SRC}
-        for tree, src in trees.items():
-            print(f"{part}: {tree} ...", file=sys.stderr, flush=True)
-            results.setdefault(part, {})[tree] = measure(src, PARTS[part])
-            args.out.write_text(json.dumps(results, indent=1))
+        runs: dict[str, list] = {tree: [] for tree in trees}
+        for _ in range(args.repeat):
+            for tree, src in trees.items():
+                print(f"{part}: {tree} ...", file=sys.stderr, flush=True)
+                runs[tree].append(measure(src, PARTS[part]))
+                results[part] = {t: r[0] if args.repeat == 1 else r for t, r in runs.items() if r}
+                args.out.write_text(json.dumps(results, indent=1))
     print(json.dumps(results, indent=1))
 
 

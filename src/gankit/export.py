@@ -377,11 +377,11 @@ def _transform_parity(imputer: Any, path: Path, n: int = 32) -> float:
         frame = frame.to_numpy()
     torch_out = imputer.transform(frame)
     original = imputer.generator_
-    imputer.generator_ = OrtRefiner(path)
+    imputer.use_refiner(OrtRefiner(path))
     try:
         ort_out = imputer.transform(frame)
     finally:
-        imputer.generator_ = original
+        imputer.use_refiner(original)
     a, b = pd.DataFrame(torch_out), pd.DataFrame(ort_out)
     numeric = [c for c in a.columns if pd.api.types.is_numeric_dtype(a[c])]
     if any(not a[c].equals(b[c]) for c in a.columns if c not in numeric):

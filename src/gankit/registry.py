@@ -20,8 +20,12 @@ from gankit.errors import CheckpointError, ConfigError
 
 
 def _resolve(path: str) -> Any:
+    """"module:attr" or "module:Class.method" -> the object."""
     module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)
+    obj: Any = importlib.import_module(module)
+    for part in name.split("."):
+        obj = getattr(obj, part)
+    return obj
 
 
 @dataclass(frozen=True)
@@ -109,7 +113,7 @@ KINDS: dict[str, Kind] = {
         "gankit.serve.models:serve_imputer",
         ("ImputeRequest",),
         "gankit.export:export_imputer",
-        frozenset({"tabular", "imputer"}),
+        frozenset({"tabular", "imputation"}),
     ),
     TABULAR_SYNTH: Kind(
         TABULAR_SYNTH,
@@ -117,7 +121,7 @@ KINDS: dict[str, Kind] = {
         "gankit.serve.models:serve_synth",
         ("SynthesizeRequest",),
         None,
-        frozenset({"tabular", "synthesizer"}),
+        frozenset({"tabular", "synthesis"}),
     ),
 }
 

@@ -46,7 +46,7 @@ def test_an_exploded_learning_rate_is_stopped_within_a_bounded_number_of_steps(
         "train.steps=100000", "train.lr_d=10", "train.lr_g=10", f"train.optimizer={optimizer}"
     )
     trainer = build_trainer(cfg, tmp_path / optimizer)
-    with pytest.raises(TrainingError, match="game collapsed|became nan|became inf"):
+    with pytest.raises(TrainingError, match=r"game collapsed|became nan|became inf"):
         trainer.fit()
     assert trainer.step <= 2 * cfg.train.collapse_patience
 

@@ -31,10 +31,11 @@ import numpy as np
 import torch
 
 from gankit.bench.common import format_table
-from gankit.config import ModelConfig
 from gankit.export import median_ms
 from gankit.modeldir import write_model_dir
 from gankit.nets import architecture_spec, build_generator
+from gankit.registry import IMAGE_GENERATOR, TOY_GENERATOR
+from gankit.registry import family as registry_family
 
 CLIENTS = 16
 REFERENCE = [
@@ -63,12 +64,13 @@ def make_generator_dir(
 ) -> Path:
     """Write a generator model directory (random weights) that `gankit.load_generator` reads."""
     torch.manual_seed(seed)
-    model = asdict(ModelConfig(family=family, latent_dim=latent_dim, g_width=width, init="dcgan"))
+    section = registry_family(family).config_class()
+    model = asdict(section(family=family, latent_dim=latent_dim, g_width=width, init="dcgan"))
     arch = architecture_spec(model, shape)
     net = build_generator(arch).eval()
     is_image = len(shape) == 3
     spec: dict[str, Any] = {
-        "kind": "image-generator" if is_image else "toy-generator",
+        "kind": IMAGE_GENERATOR if is_image else TOY_GENERATOR,
         "architecture": arch,
         "latent_dim": latent_dim,
         "num_classes": None,

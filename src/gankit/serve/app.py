@@ -35,6 +35,7 @@ from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
 
 from gankit.errors import ConfigError, DataError, GankitError
+from gankit.registry import KINDS
 from gankit.serve.audit import AuditLog, ObserverMiddleware
 from gankit.serve.auth import SCOPES, KeyStore, Principal
 from gankit.serve.batching import BatchConfig, MicroBatcher
@@ -222,9 +223,9 @@ class Service:
         assert isinstance(model, GeneratorModel)
         return model
 
-    def tabular(self, request: Request, name: str, kind: str) -> TabularModel:
-        """The named imputer or tabular synthesizer (404/422 as `model`)."""
-        model = self.model(request, name, (kind,))
+    def tabular(self, request: Request, name: str, schema: str) -> TabularModel:
+        """The named table model that answers request `schema` (404/422 as `model`)."""
+        model = self.model(request, name, REQUEST_KINDS[schema])
         assert isinstance(model, TabularModel)
         return model
 
@@ -387,12 +388,10 @@ def create_app(
     return app
 
 
+# request schema -> the model kinds that answer it (from the registry)
 REQUEST_KINDS = {
-    "GenerateRequest": GENERATOR_KINDS,
-    "LatentRequest": GENERATOR_KINDS,
-    "DecodeRequest": GENERATOR_KINDS,
-    "ImputeRequest": ("imputer",),
-    "SynthesizeRequest": ("tabular-synth",),
+    request: tuple(name for name, entry in KINDS.items() if request in entry.requests)
+    for request in sorted({r for entry in KINDS.values() for r in entry.requests})
 }
 
 
@@ -611,7 +610,7 @@ def _add_tabular_routes(app: FastAPI, service: Service, scope: Callable) -> None
     )
     async def impute(req: ImputeRequest, request: Request) -> Response:
         """Fill the nulls of the given rows."""
-        model = service.tabular(request, req.model, "imputer")
+        model = service.tabular(request, req.model, "ImputeRequest")
         service.check_n(request, len(req.rows), "rows", service.limits.max_rows)
         start = time.perf_counter()
         frame = check_and_observe(service, model, req.rows)
@@ -636,7 +635,7 @@ def _add_tabular_routes(app: FastAPI, service: Service, scope: Callable) -> None
         """
         from gankit.serve.stream import impute_chunks
 
-        served = service.tabular(request, model, "imputer")
+        served = service.tabular(request, model, "ImputeRequest")
         limit = service.limits.max_body_bytes
         return LineStream(impute_chunks(served, request.stream(), limit, service.metrics))
 
@@ -649,7 +648,7 @@ def _add_tabular_routes(app: FastAPI, service: Service, scope: Callable) -> None
     )
     async def synthesize(req: SynthesizeRequest, request: Request) -> Response:
         """Draw n synthetic rows."""
-        model = service.tabular(request, req.model, "tabular-synth")
+        model = service.tabular(request, req.model, "SynthesizeRequest")
         service.check_n(request, req.n, "n", service.limits.max_rows)
         if req.conditions and (errors := model.check_conditions(req.conditions)):
             raise RequestValidationError(errors)

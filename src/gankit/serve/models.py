@@ -21,12 +21,13 @@ import torch
 
 from gankit.errors import CheckpointError, GankitError
 from gankit.modeldir import sha256_file, verify_model_dir
+from gankit.registry import KINDS, kind, kinds_with
 from gankit.tabular.transform import TableSchema, category_index, validate_rows
 
 log = logging.getLogger("gankit.serve")
 
-GENERATOR_KINDS = ("image-generator", "toy-generator")
-TABULAR_KINDS = ("imputer", "tabular-synth")
+GENERATOR_KINDS = kinds_with("generator")
+TABULAR_KINDS = kinds_with("tabular")
 
 
 SERVE_MIN_ACCEPTANCE = 0.01  # rejection sampling: refuse models that keep fewer draws than this
@@ -59,7 +60,7 @@ class GeneratorModel(ServedModel):
         self.output_shape = tuple(int(s) for s in generator.output_shape)
         classes = self.spec.get("num_classes")
         self.num_classes: int | None = int(classes) if classes else None
-        self.is_image = self.kind == "image-generator" or len(self.output_shape) == 3
+        self.is_image = "image" in kind(self.kind).tags or len(self.output_shape) == 3
         # images: the pixel range (default [-1, 1]); toy data is unbounded (model.json: null)
         bounds = (self.spec.get("data") or {}).get("range")
         if bounds is None and self.is_image:
@@ -336,7 +337,7 @@ class LoadOptions:
     threads: int = 1
 
 
-def _load_generator(directory: Path, spec: dict[str, Any], options: LoadOptions) -> ServedModel:
+def serve_generator(directory: Path, spec: dict[str, Any], options: LoadOptions) -> ServedModel:
     import gankit
 
     model = GeneratorModel(_name(directory, spec), gankit.load_generator(directory), directory)
@@ -366,7 +367,7 @@ def verified_onnx(directory: Path, spec: dict[str, Any], key: str = "onnx") -> P
     return path
 
 
-def _load_imputer(directory: Path, spec: dict[str, Any], options: LoadOptions) -> ServedModel:
+def serve_imputer(directory: Path, spec: dict[str, Any], options: LoadOptions) -> ServedModel:
     from gankit.tabular import GANImputer
 
     imputer = GANImputer.load(directory)
@@ -374,12 +375,12 @@ def _load_imputer(directory: Path, spec: dict[str, Any], options: LoadOptions) -
     if options.runtime == "onnx" or (options.runtime == "auto" and "onnx" in spec):
         from gankit.export import OrtRefiner
 
-        imputer.generator_ = OrtRefiner(verified_onnx(directory, spec), options.threads)  # type: ignore[assignment]
+        imputer.use_refiner(OrtRefiner(verified_onnx(directory, spec), options.threads))
         model.runtime = "onnx"
     return model
 
 
-def _load_synth(directory: Path, spec: dict[str, Any], options: LoadOptions) -> ServedModel:
+def serve_synth(directory: Path, spec: dict[str, Any], options: LoadOptions) -> ServedModel:
     from gankit.tabular import TabularGAN
 
     return TabularModel(_name(directory, spec), TabularGAN.load(directory), spec, directory)
@@ -387,12 +388,10 @@ def _load_synth(directory: Path, spec: dict[str, Any], options: LoadOptions) -> 
 
 Loader = Callable[[Path, dict[str, Any], LoadOptions], ServedModel]
 
-LOADERS: dict[str, Loader] = {
-    "image-generator": _load_generator,
-    "toy-generator": _load_generator,
-    "imputer": _load_imputer,
-    "tabular-synth": _load_synth,
-}
+
+def registry_loaders() -> dict[str, Loader]:
+    """The serving adapter of every kind in the registry that can be served."""
+    return {name: entry.serving() for name, entry in KINDS.items() if entry.serve is not None}
 
 
 def _name(directory: Path, spec: dict[str, Any]) -> str:
@@ -407,20 +406,20 @@ def load_models(
 ) -> tuple[dict[str, ServedModel], dict[str, str]]:
     """Load every directory that verifies; return (served by name, refused dir -> reason)."""
     options = options or LoadOptions()
-    loaders = loaders if loaders is not None else LOADERS
+    loaders = loaders if loaders is not None else registry_loaders()
     served: dict[str, ServedModel] = {}
     refused: dict[str, str] = {}
     for raw in directories:
         directory = Path(raw)
         try:
             spec = verify_model_dir(directory)
-            kind = spec.get("kind")
-            if kind not in loaders:
+            name = spec.get("kind")
+            if name not in loaders:
                 raise CheckpointError(
-                    f"{directory}: kind {kind!r} cannot be served; "
+                    f"{directory}: kind {name!r} cannot be served; "
                     f"expected one of {sorted(loaders)}"
                 )
-            model = loaders[kind](directory, spec, options)
+            model = loaders[name](directory, spec, options)
             if model.name in served:
                 raise CheckpointError(
                     f"{directory}: a model named {model.name!r} is already served"

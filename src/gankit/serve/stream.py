@@ -19,6 +19,7 @@ from typing import IO, Any
 import numpy as np
 
 from gankit.errors import CheckpointError, ConfigError
+from gankit.registry import kinds_with
 from gankit.serve.metrics import ServeMetrics
 from gankit.serve.models import LoadOptions, TabularModel, load_models
 
@@ -147,8 +148,10 @@ def load_imputer(directory: str | Path) -> TabularModel:
     if refused:
         raise CheckpointError(next(iter(refused.values())))
     model = next(iter(served.values()))
-    if not isinstance(model, TabularModel) or model.kind != "imputer":
-        raise CheckpointError(f"{directory}: kind is {model.kind!r}, expected 'imputer'")
+    if not isinstance(model, TabularModel) or model.kind not in kinds_with("imputation"):
+        raise CheckpointError(
+            f"{directory}: kind is {model.kind!r}, expected one of {list(kinds_with('imputation'))}"
+        )
     return model
 
 

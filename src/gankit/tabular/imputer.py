@@ -434,6 +434,13 @@ class GANImputer(TransformerMixin, BaseEstimator):
                 out[col.name] = pd.to_numeric(out[col.name])
         return out
 
+    def use_refiner(self, refiner: Any) -> GANImputer:
+        """Run the fitted refiner through another runtime: any callable with the network's
+        signature (fill, mask, noise) -> completed rows, e.g. `gankit.export.OrtRefiner`."""
+        check_is_fitted(self, "schema_")
+        self.generator_ = refiner
+        return self
+
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Imputation keeps the columns: the fitted names (identifier columns included)."""
         check_is_fitted(self, "schema_")
@@ -446,7 +453,7 @@ class GANImputer(TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------------- save / load
     def save(self, directory: str | Path) -> Path:
-        """Write `model.safetensors` + `model.json` (kind "imputer", with the schema)."""
+        """Write `model.safetensors` + `model.json` (the imputer kind, with the schema)."""
         check_is_fitted(self, "schema_")
         tensors = {"weights": self.weights_, "mus": self.mus_, "sigmas": self.sigmas_}
         tensors.update({f"generator.{k}": v for k, v in self.generator_.state_dict().items()})

@@ -311,7 +311,7 @@ class TabularGAN:
 
     # ------------------------------------------------------------------------- save / load
     def save(self, directory: str | Path) -> Path:
-        """Write `model.safetensors` + `model.json` (kind "tabular-synth", with the schema)."""
+        """Write `model.safetensors` + `model.json` (the synthesizer kind, with the schema)."""
         if not hasattr(self, "generator_"):
             raise ConfigError("TabularGAN.save called before fit")
         tensors = {f"generator.{k}": v for k, v in self.generator_.state_dict().items()}
