@@ -44,7 +44,14 @@ class ServedModel:
     def info(self) -> dict[str, Any]:
         """Metadata for `/v1/models`: the spec without training internals, plus the runtime."""
         meta = {k: v for k, v in self.spec.items() if k not in ("config",)}
-        return {"name": self.name, "kind": self.kind, "runtime": self.runtime, "spec": meta}
+        entry = KINDS.get(self.kind)
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "tags": sorted(entry.tags) if entry else [],  # what it can do: clients read these
+            "runtime": self.runtime,
+            "spec": meta,
+        }
 
 
 # --------------------------------------------------------------------------- generators

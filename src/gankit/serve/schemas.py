@@ -118,6 +118,7 @@ class ModelInfo(BaseModel):
 
     name: str
     kind: str
+    tags: list[str] = []  # capabilities from the registry: generator, image, tabular, imputation
     runtime: str
     spec: dict[str, Any]
     latent_dim: int | None = None

@@ -43,12 +43,13 @@ function current() { return models[$("model").value]; }
 function onModelChange() {
   const m = current();
   if (!m) return;
-  const isGen = m.kind.endsWith("generator");
+  const can = (tag) => (m.tags || []).includes(tag);
+  const isGen = can("generator");
   $("generate-section").hidden = !isGen;
-  $("walk-section").hidden = !(isGen && m.kind === "image-generator");
-  $("impute-section").hidden = m.kind !== "imputer";
+  $("walk-section").hidden = !(isGen && can("image"));
+  $("impute-section").hidden = !can("imputation");
   $("label-box").hidden = !m.num_classes;
-  if (m.kind === "imputer" && !$("csv").value) {
+  if (can("imputation") && !$("csv").value) {
     const names = m.columns.map((c) => c.name);
     $("csv").value = names.join(",") + "\n" + names.map((_, i) => (i % 2 ? "" : exampleValue(m.columns[i]))).join(",") + "\n";
   }
@@ -76,7 +77,7 @@ async function generate() {
   const m = current();
   const body = { model: m.name, n: Number($("n").value), seed: optionalNumber("seed"), truncation: optionalNumber("truncation") };
   if (m.num_classes) body.labels = Number($("label").value);
-  if (m.kind === "image-generator") {
+  if ((m.tags || []).includes("image")) {
     body.format = "grid";
     $("scatter").hidden = true;
     await showPng(await api("/v1/generate", body), $("grid"));
