@@ -149,6 +149,35 @@ class ResNetModelConfig(GANModelConfig):
     family: str = "resnet"
 
 
+@dataclass
+class ConditionalModelConfig:
+    """Class-conditional GAN (Mirza & Osindero 2014), DCGAN networks: G with class-conditional
+    batch norm; D conditioned by projection (Miyato & Koyama 2018) or an auxiliary classifier
+    (ACGAN, Odena et al. 2017). The data must carry labels in 0..num_classes-1."""
+
+    family: str = "cdcgan"
+    latent_dim: int = 64
+    g_width: int = 64
+    d_width: int = 64
+    num_classes: int = 10
+    conditioning: str = "projection"  # projection | acgan
+    class_weight: float = 1.0  # acgan: weight of the class cross-entropy in the D and G losses
+    spectral_norm: bool = False
+    init: str = "default"  # default | dcgan | orthogonal
+    d_batch_norm: bool = False
+
+
+@dataclass
+class ConditionalMLPModelConfig(ConditionalModelConfig):
+    """Class-conditional GAN with MLP networks (toy or flat data with labels)."""
+
+    family: str = "cmlp"
+    g_depth: int = 2
+    d_depth: int = 2
+    g_activation: str = "relu"
+    g_output: str = "tanh"  # tanh | sigmoid | none
+
+
 ModelConfig = DCGANModelConfig  # the default section
 LEGACY_KEYS = {"model.depth": ("g_depth", "d_depth")}  # one `depth` used to set both
 
@@ -223,6 +252,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "data.split": ("train", "test", "all"),
     "model.g_output": ("tanh", "sigmoid", "none"),
     "model.init": ("default", "dcgan", "orthogonal"),
+    "model.conditioning": ("projection", "acgan"),
     "objective.loss": ("minimax", "non-saturating", "wasserstein", "least-squares", "hinge"),
     "train.optimizer": ("adam", "sgd", "rmsprop"),
     "train.device": ("auto", "cpu", "cuda"),
@@ -256,6 +286,7 @@ POSITIVE = {
     "data.std",
     "data.image_size",
     "model.pack",
+    "model.num_classes",
     "objective.unroll_lr",
     "objective.ada_speed",
 }
@@ -270,6 +301,7 @@ NON_NEGATIVE = {
     "objective.unroll_steps",
     "objective.ada_target",
     "model.latent_categories",
+    "model.class_weight",
 }
 UNIT_INTERVAL = {
     "train.ema",
@@ -412,10 +444,11 @@ def _check_values(cfg: Config) -> None:
                 raise ConfigError(f"{path} = {value!r} must be in [0, 1)")
     if len(cfg.train.betas) != 2 or not all(0 <= b < 1 for b in cfg.train.betas):
         raise ConfigError(f"train.betas = {cfg.train.betas!r} must be two numbers in [0, 1)")
-    if cfg.train.batch_size % cfg.model.pack:
+    pack = getattr(cfg.model, "pack", 1)  # families without packing have no `pack` key
+    if cfg.train.batch_size % pack:
         raise ConfigError(
             f"train.batch_size = {cfg.train.batch_size} must be divisible by "
-            f"model.pack = {cfg.model.pack} (the discriminator judges packs of that many samples)"
+            f"model.pack = {pack} (the discriminator judges packs of that many samples)"
         )
     if not 0 <= cfg.objective.augment_p <= 1:
         raise ConfigError(f"objective.augment_p = {cfg.objective.augment_p!r} must be in [0, 1]")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -42,7 +42,9 @@ ARCHITECTURE_BOUNDS = {
     "pack": (1, 64),
     "latent_categories": (0, MAX_LATENT_DIM),
     "maxout_pieces": (1, 64),
+    "num_classes": (1, 1 << 20),
 }
+MAX_CLASSES = 1 << 20
 DISCRIMINATOR_PREFIX = "discriminator."  # D's weights, saved beside G's for rejection sampling
 
 
@@ -74,6 +76,12 @@ class Generator:
     def is_image(self) -> bool:
         return "image" in kind(self.spec["kind"]).tags
 
+    @property
+    def num_classes(self) -> int | None:
+        """K for a class-conditional generator (labels 0..K-1), None for an unconditional one."""
+        k = self.spec.get("num_classes")
+        return int(k) if k else None
+
     def sample_latent(
         self, n: int, seed: int | None = None, truncation: float | None = None
     ) -> torch.Tensor:
@@ -92,14 +100,28 @@ class Generator:
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Generated samples for latent codes `z` [n, latent_dim]."""
+        """Generated samples for latent codes `z` [n, latent_dim] (and, for a class-conditional
+        generator, `labels`: one class or one per row, validated like `sample`'s)."""
         if z.dim() != 2 or z.shape[1] != self.latent_dim:
             raise DataError(f"z must have shape [n, {self.latent_dim}], got {list(z.shape)}")
-        if labels is not None:
-            raise DataError("this generator is not class-conditional; do not pass labels")
         _check_count(z.shape[0], math.prod(self.output_shape))
+        if self.num_classes is None:
+            if labels is not None:
+                raise DataError("this generator is not class-conditional; do not pass labels")
+            return torch.cat(
+                [self.module(c.to(self.device)).float().cpu() for c in z.split(DECODE_BATCH)]
+            )
+        if labels is None:
+            raise DataError(
+                "this generator is class-conditional: pass labels "
+                f"(classes 0..{self.num_classes - 1})"
+            )
+        y = resolve_labels(labels, z.shape[0], self.num_classes)
         return torch.cat(
-            [self.module(chunk.to(self.device)).float().cpu() for chunk in z.split(DECODE_BATCH)]
+            [
+                self.module(c.to(self.device), yc.to(self.device)).float().cpu()
+                for c, yc in zip(z.split(DECODE_BATCH), y.split(DECODE_BATCH), strict=True)
+            ]
         )
 
     def sample(
@@ -107,7 +129,7 @@ class Generator:
         n: int,
         seed: int | None = None,
         truncation: float | None = None,
-        labels: torch.Tensor | None = None,
+        labels: int | Sequence[int] | torch.Tensor | None = None,
         rejection: bool = False,
         rejection_quantile: float = 1.0,
         min_acceptance: float = DEFAULT_MIN_ACCEPTANCE,
@@ -122,7 +144,14 @@ class Generator:
         `min_acceptance` is the floor of acceptance below which sampling is refused rather than
         run. `on_estimate` receives the predicted cost before sampling starts; `progress` shows
         a progress bar when it is long.
+
+        `labels` (class-conditional generators only): one class for every sample, or one per
+        sample; classes must lie in 0..num_classes-1 (DataError otherwise). Without labels a
+        conditional generator draws classes uniformly, reproducibly for a seed.
         """
+        if self.num_classes is not None and not rejection:
+            _check_count(n, math.prod(self.output_shape))
+            labels = resolve_labels(labels, n, self.num_classes, seed)
         if rejection:
             if truncation is not None or labels is not None:
                 raise DataError("rejection sampling takes neither truncation nor labels")
@@ -147,6 +176,11 @@ class Generator:
                 "saved before rejection sampling existed have none); sample from the training "
                 "run's own directory, or without rejection"
             )
+        if self.num_classes is not None:
+            raise ConfigError(
+                "rejection sampling is not available for class-conditional generators; "
+                "sample without rejection"
+            )
         key = (quantile, min_acceptance)
         if key not in self._rejection:
             self._rejection[key] = discriminator_sampler(
@@ -161,16 +195,56 @@ class Generator:
             )
         return self._rejection[key]
 
-    def interpolate(self, steps: int = 10, seed: int | None = None) -> torch.Tensor:
-        """Samples along the straight line between two random latent codes."""
+    def interpolate(
+        self, steps: int = 10, seed: int | None = None, label: int | None = None
+    ) -> torch.Tensor:
+        """Samples along the straight line between two random latent codes (a conditional
+        generator keeps one class along the line: `label`, or one drawn with the seed)."""
         ends = self.sample_latent(2, seed)
         weights = torch.linspace(0, 1, steps)[:, None]
-        return self.decode((1 - weights) * ends[0] + weights * ends[1])
+        z = (1 - weights) * ends[0] + weights * ends[1]
+        if self.num_classes is None:
+            return self.decode(z, None if label is None else torch.tensor([label]))
+        return self.decode(z, resolve_labels(label, 1, self.num_classes, seed).expand(steps))
 
     @staticmethod
     def to_uint8(images: torch.Tensor) -> np.ndarray:
         """[n, C, H, W] in [-1, 1] → [n, H, W, C] uint8."""
         return to_uint8(images)
+
+
+def resolve_labels(labels: Any, n: int, num_classes: int, seed: int | None = None) -> torch.Tensor:
+    """The `[n]` int64 classes of a conditional draw, checked (DataError names the problem).
+
+    `labels` is one class (broadcast to every sample), a sequence or 1-d tensor of `n`
+    classes, or None: classes drawn uniformly, from `seed` when given (the service draws them
+    the same way)."""
+    if labels is None:
+        if seed is None:
+            return torch.randint(0, num_classes, (n,))
+        gen = torch.Generator().manual_seed(seed ^ 0x5EED)
+        return torch.randint(0, num_classes, (n,), generator=gen)
+    if isinstance(labels, bool | str | bytes):
+        raise DataError(f"labels must be an integer class or a list of them, got {labels!r}")
+    try:
+        y = torch.as_tensor(labels)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise DataError(
+            f"labels must be an integer class or a list of them, got {labels!r}"
+        ) from exc
+    if y.dtype == torch.bool or y.is_floating_point() or y.is_complex() or y.dim() > 1:
+        raise DataError(
+            f"labels must be an integer class or a flat list of integers, got {labels!r}"[:300]
+        )
+    if y.dim() == 0:
+        y = y.expand(n)
+    elif len(y) != n:
+        raise DataError(f"expected one label or {n} labels, got {len(y)}")
+    y = y.to(torch.int64)
+    bad = y[(y < 0) | (y >= num_classes)]
+    if len(bad):
+        raise DataError(f"labels must be classes in 0..{num_classes - 1}, got {bad[:5].tolist()}")
+    return y.contiguous()
 
 
 def _check_count(n: object, values_per_sample: int = 1) -> None:
@@ -195,8 +269,16 @@ def check_generator_spec(path: str | os.PathLike, spec: dict[str, Any]) -> None:
     arch, data = spec.get("architecture"), spec.get("data")
     if not isinstance(arch, dict) or not isinstance(data, dict):
         raise CheckpointError(f"{where}: 'architecture' and 'data' must be objects")
-    check_bounds(where, spec, {"latent_dim": (1, MAX_LATENT_DIM)})
+    check_bounds(where, spec, {"latent_dim": (1, MAX_LATENT_DIM), "num_classes": (1, MAX_CLASSES)})
     check_bounds(f"{where} architecture", arch, ARCHITECTURE_BOUNDS)
+    classes = spec.get("num_classes") or None
+    if classes != (arch.get("num_classes") or None):
+        raise CheckpointError(
+            f"{where}: num_classes is {classes!r} but the architecture says "
+            f"{arch.get('num_classes')!r}"
+        )
+    labels = None if classes is None else torch.zeros(2, dtype=torch.long, device="meta")
+    conditional = () if labels is None else (labels,)
     shape = data.get("shape")
     if (
         not isinstance(shape, list)
@@ -210,7 +292,7 @@ def check_generator_spec(path: str | os.PathLike, spec: dict[str, Any]) -> None:
     shapes = weight_shapes(path)
 
     def probe_generator(module: nn.Module) -> None:
-        out = module.eval()(torch.empty(2, spec["latent_dim"], device="meta"))
+        out = module.eval()(torch.empty(2, spec["latent_dim"], device="meta"), *conditional)
         if list(out.shape) != [2, *shape]:
             raise CheckpointError(
                 f"{where}: the network makes samples of shape {list(out.shape)[1:]}, "
@@ -227,7 +309,9 @@ def check_generator_spec(path: str | os.PathLike, spec: dict[str, Any]) -> None:
         pack = int(arch.get("pack", 1))
 
         def probe_discriminator(module: nn.Module) -> None:
-            scores = module.eval()(torch.empty(2 * pack, *shape, device="meta"))
+            scores = module.eval()(torch.empty(2 * pack, *shape, device="meta"), *conditional)
+            if classes is not None:
+                scores = scores[0]
             if scores.numel() != 2:
                 raise CheckpointError(
                     f"{where}: the discriminator gives {scores.numel()} scores for 2 packs"

@@ -61,6 +61,13 @@ def hinge_d(real: Scores, fake: Scores) -> torch.Tensor:
     return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
 
 
+def auxiliary_class_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """-E[log P(C = c | X)], the class log-likelihood term L_C of ACGAN (Odena et al. 2017) as a
+    loss: mean cross-entropy of class logits [n, K] against labels [n]. D minimises it on real
+    and generated samples, G on generated ones."""
+    return F.cross_entropy(logits.float(), labels)
+
+
 @dataclass(frozen=True)
 class Loss:
     """A pair of discriminator and generator losses."""

@@ -84,6 +84,24 @@ FAMILIES: dict[str, Family] = {
     )
 }
 
+_CONDITIONAL = "gankit.models.conditional:build"
+FAMILIES.update(
+    {
+        "cdcgan": Family(
+            "cdcgan",
+            "gankit.config:ConditionalModelConfig",
+            _CONDITIONAL,
+            "class-conditional DCGAN: conditional BN in G, projection or ACGAN D",
+        ),
+        "cmlp": Family(
+            "cmlp",
+            "gankit.config:ConditionalMLPModelConfig",
+            _CONDITIONAL,
+            "class-conditional MLP GAN: conditional BN in G, projection or ACGAN D",
+        ),
+    }
+)
+
 IMAGE_GENERATOR, TOY_GENERATOR = "image-generator", "toy-generator"
 IMPUTER, TABULAR_SYNTH = "imputer", "tabular-synth"
 

@@ -13,6 +13,11 @@ from torch import nn
 
 from gankit.errors import ConfigError
 from gankit.nets.categorical import CategoricalLatent
+from gankit.nets.conditional import (
+    CONDITIONAL_FAMILIES,
+    build_conditional_discriminator,
+    build_conditional_generator,
+)
 from gankit.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from gankit.nets.layers import apply_spectral_norm, init_weights
 from gankit.nets.mlp import MaxoutDiscriminator, MLPDiscriminator, MLPGenerator
@@ -55,7 +60,9 @@ def _depth(spec: dict[str, Any], net: str) -> int:
 
 
 def build_generator(spec: dict[str, Any]) -> nn.Module:
-    """The generator described by `spec`."""
+    """The generator described by `spec` (class-conditional families: `forward(z, labels)`)."""
+    if spec["family"] in CONDITIONAL_FAMILIES:
+        return build_conditional_generator(spec)
     family, z, shape = spec["family"], spec["latent_dim"], spec["data_shape"]
     if family in ("mlp", "goodfellow"):
         hidden = [spec["g_width"]] * _depth(spec, "g")
@@ -79,7 +86,10 @@ def build_generator(spec: dict[str, Any]) -> nn.Module:
 
 
 def build_discriminator(spec: dict[str, Any]) -> nn.Module:
-    """The discriminator described by `spec` (spectral norm applied; packed when `pack` > 1)."""
+    """The discriminator described by `spec` (spectral norm applied; packed when `pack` > 1).
+    Class-conditional families: `forward(x, labels) -> (scores, class logits or None)`."""
+    if spec["family"] in CONDITIONAL_FAMILIES:
+        return build_conditional_discriminator(spec)
     pack = int(spec.get("pack", 1))
     if pack > 1:
         inner = build_discriminator(

@@ -1,0 +1,255 @@
+"""The class-conditional GAN (Mirza & Osindero 2014) as a model step.
+
+G(z, y) is conditioned by class-conditional batch norm; D(x, y) by **projection** (Miyato &
+Koyama 2018: the class embedding's inner product with D's features is added to its score) or by
+an **auxiliary classifier** (ACGAN, Odena et al. 2017: D also predicts the class, and the class
+cross-entropy is added to both players' losses). `model.conditioning` chooses; the step is the
+same for both: D's class logits are None under projection and the class term drops out.
+
+Everything else is the GAN's: the loss, penalties and augmentation come from `gankit.objectives`
+(`objective.*` as for the GAN), EMA, LR decay, checkpoints and resume from the engine. The fakes
+of each D step carry the labels of the real batch beside them (so a gradient penalty mixes
+samples of one class), and G's step reuses the labels of the last real batch (the data's class
+frequencies).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from gankit.engine.model import Batches, GenerativeModel, update
+from gankit.errors import ConfigError
+from gankit.generator import DISCRIMINATOR_PREFIX, resolve_labels
+from gankit.models.gan import make_optimizer
+from gankit.nets import architecture_spec, build_discriminator, build_generator
+from gankit.objectives import Objective, auxiliary_class_loss, build_objective
+from gankit.registry import IMAGE_GENERATOR, TOY_GENERATOR
+
+PREVIEW_SAMPLES = 64
+LABELLED_DATA = (
+    "digits, stacked-digits, mnist, fashion-mnist, cifar10, folder (one sub-folder per class)"
+)
+
+
+def build(cfg) -> tuple[ConditionalGAN, Any]:
+    """The conditional GAN and its batch provider (registry builder of `cdcgan` and `cmlp`)."""
+    from gankit.data.source import TensorBatches, load_dataset
+
+    if cfg.objective.unroll_steps > 0:
+        raise ConfigError(
+            "objective.unroll_steps: the unrolled objective is not available for conditional "
+            f"models (model.family = {cfg.model.family!r}); set it to 0"
+        )
+    dataset = load_dataset(cfg.data)
+    check_labels(dataset, cfg.model.num_classes, cfg.model.family)
+    return ConditionalGAN(cfg, dataset), TensorBatches(
+        dataset, cfg.train.batch_size, cfg.train.seed
+    )
+
+
+def check_labels(dataset, num_classes: int, family: str) -> None:
+    """ConfigError unless the dataset has labels that fit `model.num_classes`."""
+    if dataset.labels is None:
+        raise ConfigError(
+            f"data.name = {dataset.name!r} has no labels, and model.family = {family!r} is "
+            f"class-conditional; use a labelled dataset ({LABELLED_DATA})"
+        )
+    low, high = int(dataset.labels.min()), int(dataset.labels.max())
+    if low < 0 or high >= num_classes:
+        raise ConfigError(
+            f"model.num_classes = {num_classes}, but data {dataset.name!r} has labels in "
+            f"{low}..{high}; set model.num_classes = {high + 1}"
+        )
+
+
+class _WithLabels:
+    """D with the labels bound: x -> scores, what the penalties of `gankit.objectives` call."""
+
+    def __init__(self, d: nn.Module, labels: torch.Tensor) -> None:
+        self.d, self.labels = d, labels
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.d(x, self.labels)[0]
+
+
+class ConditionalObjective:
+    """An `Objective` (adversarial loss, penalties, augmentation) played by a labelled D, plus
+    `class_weight` × the ACGAN class cross-entropy when D has a classifier head."""
+
+    def __init__(self, base: Objective, class_weight: float = 1.0) -> None:
+        self.base, self.class_weight = base, class_weight
+
+    def _view(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base.augment(x) if self.base.augment is not None else x
+
+    def discriminator_loss(
+        self, d: nn.Module, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """D's loss on one labelled batch (fakes generated for the same labels), with stats."""
+        real_v, fake_v = self._view(real), self._view(fake.detach())
+        real_scores, real_logits = d(real_v, labels)
+        fake_scores, fake_logits = d(fake_v, labels)
+        observe = getattr(self.base.augment, "observe", None)
+        if observe is not None:  # adaptive augmentation (ADA) reads D's verdict on real data
+            observe(real_scores)
+        loss = self.base.loss.d(real_scores, fake_scores)
+        bound = _WithLabels(d, labels)
+        for penalty in self.base.penalties:
+            loss = loss + penalty(bound, real_v, fake_v)  # type: ignore[arg-type]
+        stats = {
+            "d_real": float(real_scores.detach().float().mean()),
+            "d_fake": float(fake_scores.detach().float().mean()),
+        }
+        if self.base.loss.sign_separates:
+            perfect = bool((real_scores > 0).all() and (fake_scores < 0).all())
+            stats["d_perfect"] = float(perfect)
+        if real_logits is not None and fake_logits is not None:
+            cls = auxiliary_class_loss(real_logits, labels) + auxiliary_class_loss(
+                fake_logits, labels
+            )
+            loss = loss + self.class_weight * cls
+            stats["d_class"] = float(cls.detach())
+            stats["d_class_acc"] = float((real_logits.argmax(1) == labels).float().mean())
+        return loss, stats
+
+    def generator_loss(
+        self, d: nn.Module, fake: torch.Tensor, labels: torch.Tensor
+    ) -> torch.Tensor:
+        """G's loss on samples generated for `labels`."""
+        scores, logits = d(self._view(fake), labels)
+        loss = self.base.loss.g(scores)
+        if logits is not None:
+            loss = loss + self.class_weight * auxiliary_class_loss(logits, labels)
+        return loss
+
+    def after_discriminator_step(self, d: nn.Module) -> None:
+        self.base.after_discriminator_step(d)
+
+    def state_dict(self) -> dict[str, float]:
+        return self.base.state_dict()
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.base.load_state_dict(state)
+
+
+class ConditionalGAN(GenerativeModel):
+    """Generator `g` (z, y) and discriminator `d` (x, y) of a `cdcgan` or `cmlp` config."""
+
+    def __init__(self, cfg, dataset) -> None:
+        super().__init__()
+        self.cfg, self.dataset = cfg, dataset
+        self.num_classes = int(cfg.model.num_classes)
+        self.arch = architecture_spec(cfg.model_dict(), dataset.shape)
+        self.networks = {"g": build_generator(self.arch), "d": build_discriminator(self.arch)}
+        self.objective = ConditionalObjective(
+            build_objective(cfg.objective), cfg.model.class_weight
+        )
+        t = cfg.train
+        self.latent_dim, self.batch_size = cfg.model.latent_dim, t.batch_size
+        self.noise = torch.Generator().manual_seed(t.seed + 1)
+        k = self.num_classes
+        # preview: one row per class (k rows of k) when that is small, else classes in turn
+        per_row = k if k <= 16 else 0
+        n = k * per_row if per_row else PREVIEW_SAMPLES
+        self.fixed_noise = torch.randn(
+            n, self.latent_dim, generator=torch.Generator().manual_seed(t.seed + 2)
+        )
+        self.fixed_labels = (
+            torch.arange(k).repeat_interleave(per_row) if per_row else torch.arange(n) % k
+        )
+
+    # --- training ---------------------------------------------------------------------------
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        t = self.cfg.train
+        return {
+            name: make_optimizer(
+                t.optimizer, self.networks[name].parameters(), lr, t.betas, t.momentum
+            )
+            for name, lr in (("g", t.lr_g), ("d", t.lr_d))
+        }
+
+    def latent(self, batches: Batches) -> torch.Tensor:
+        """Noise for one global minibatch, this rank's slice on the device."""
+        z = torch.randn(self.batch_size, self.latent_dim, generator=self.noise)
+        return batches.local(z)
+
+    def training_step(self, batches: Batches, optimizers) -> dict[str, float]:
+        """k D updates on labelled real batches and fakes of the same labels; one G update."""
+        g, d = self.live["g"], self.live["d"]
+        clip = self.cfg.train.grad_clip
+        stats: dict[str, float] = {}
+        for _ in range(self.cfg.train.d_steps):
+            batch = batches.next()
+            real, labels = batch.x, batch.labels
+            with torch.no_grad(), self.autocast():
+                fake = g(self.latent(batches), labels)
+            with self.autocast():
+                loss_d, stats = self.objective.discriminator_loss(d, real, fake, labels)
+            update(loss_d, optimizers["d"], self.networks["d"].parameters(), clip)
+            self.objective.after_discriminator_step(self.networks["d"])
+        with self.autocast():
+            loss_g = self.objective.generator_loss(d, g(self.latent(batches), labels), labels)
+        update(loss_g, optimizers["g"], self.networks["g"].parameters(), clip)
+        return {"loss_d": float(loss_d.detach()), "loss_g": float(loss_g.detach()), **stats}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"noise": self.noise.get_state(), "objective": self.objective.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.noise.set_state(state["noise"])
+        self.objective.load_state_dict(state.get("objective", {}))
+
+    # --- sampling and saving ------------------------------------------------------------------
+    @torch.no_grad()
+    def _generate(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        net = self.sampling_network("g")
+        was_training = net.training
+        net.eval()
+        out = net(z.to(self.device), labels.to(self.device)).float().cpu()
+        net.train(was_training)
+        return out
+
+    def sample(self, n: int, *, seed: int | None = None, conditions: Any = None) -> torch.Tensor:
+        """n samples of the (EMA) generator for `conditions` (a class, or one per sample; None:
+        classes drawn uniformly with the seed), from seeded noise."""
+        labels = resolve_labels(conditions, n, self.num_classes, seed)
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        return self._generate(torch.randn(n, self.latent_dim, generator=gen), labels)
+
+    def preview(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The fixed noise and labels (one row per class), and real points for toy data."""
+        out = self._generate(self.fixed_noise, self.fixed_labels)
+        return out, None if self.dataset.is_image else self.dataset.x[:2000]
+
+    def spec(self) -> dict[str, Any]:
+        """model.json contents (without the weights hash, added on write)."""
+        from gankit import __version__
+        from gankit.config import to_dict
+
+        image = self.dataset.is_image
+        return {
+            "kind": IMAGE_GENERATOR if image else TOY_GENERATOR,
+            "architecture": self.arch,
+            "latent_dim": self.latent_dim,
+            "num_classes": self.num_classes,
+            "conditioning": self.cfg.model.conditioning,
+            "data": self.dataset.spec(),
+            "preprocessing": {
+                "range": [-1, 1] if image else None,
+                "description": "pixels scaled linearly to [-1, 1]" if image else "raw coordinates",
+            },
+            "ema": "g" in self.averages,
+            "config": to_dict(self.cfg),
+            "gankit_version": __version__,
+        }
+
+    def export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """G (its EMA when kept) and D under `discriminator.`, as the GAN saves them."""
+        weights = dict(self.sampling_network("g").state_dict())
+        weights.update(
+            {DISCRIMINATOR_PREFIX + k: v for k, v in self.networks["d"].state_dict().items()}
+        )
+        return weights, self.spec()
