@@ -200,6 +200,23 @@ class ObjectiveConfig:
 
 
 @dataclass
+class VAEModelConfig:
+    """Variational autoencoder (Kingma & Welling 2014): MLP encoder and decoder, the ELBO.
+
+    Its one optimizer reads train.optimizer, train.lr_g and train.betas (lr_d is unused)."""
+
+    family: str = "vae"
+    latent_dim: int = 16
+    widths: list[int] = field(default_factory=lambda: [256, 128])  # encoder; decoder mirrors
+    activation: str = "relu"  # relu | leaky_relu | tanh | elu | silu
+    likelihood: str = "gaussian"  # gaussian | bernoulli (pixels in [-1, 1] read as [0, 1])
+    decoder_std: float = 0.0  # gaussian: fixed std in data units; 0 = learned per pixel
+    kl_warmup_steps: int = 0  # KL weight rises linearly from 0 to 1 over these steps
+    dequantize: float = 0.0  # uniform noise of this width on every training input (0.125:
+    # one grey level of the [-1, 1] digits), so a Gaussian decoder fits a density
+
+
+@dataclass
 class TrainConfig:
     """The optimisation loop (Algorithm 1 of Goodfellow et al. 2014)."""
 
@@ -259,6 +276,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "train.amp": ("auto", "bf16", "off"),
     "train.on_divergence": ("stop", "rollback"),
     "train.lr_decay": ("none", "linear", "cosine"),
+    "model.likelihood": ("gaussian", "bernoulli"),
 }
 POSITIVE = {
     "train.steps",
@@ -291,6 +309,9 @@ POSITIVE = {
     "objective.ada_speed",
 }
 NON_NEGATIVE = {
+    "model.kl_warmup_steps",
+    "model.decoder_std",
+    "model.dequantize",
     "objective.gradient_penalty",
     "objective.r1",
     "objective.weight_clip",

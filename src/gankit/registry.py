@@ -102,8 +102,13 @@ FAMILIES.update(
     }
 )
 
+FAMILIES["vae"] = Family(
+    "vae", "gankit.config:VAEModelConfig", "gankit.models.vae:build", "VAE (Kingma & Welling 2014)"
+)
+
 IMAGE_GENERATOR, TOY_GENERATOR = "image-generator", "toy-generator"
 IMPUTER, TABULAR_SYNTH = "imputer", "tabular-synth"
+VAE_KIND = "vae"
 
 _GEN_LOADER = "gankit.generator:load_generator"
 _GEN_SERVE = "gankit.serve.models:serve_generator"
@@ -141,6 +146,7 @@ KINDS: dict[str, Kind] = {
         None,
         frozenset({"tabular", "synthesis"}),
     ),
+    VAE_KIND: Kind(VAE_KIND, "gankit.models.vae:load_vae", tags=frozenset({"image", "encoder"})),
 }
 
 
