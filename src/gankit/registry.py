@@ -108,7 +108,7 @@ FAMILIES["vae"] = Family(
 
 IMAGE_GENERATOR, TOY_GENERATOR = "image-generator", "toy-generator"
 IMPUTER, TABULAR_SYNTH = "imputer", "tabular-synth"
-VAE_KIND = "vae"
+VAE_KIND, TABULAR_VAE = "vae", "tabular-vae"
 
 _GEN_LOADER = "gankit.generator:load_generator"
 _GEN_SERVE = "gankit.serve.models:serve_generator"
@@ -147,6 +147,14 @@ KINDS: dict[str, Kind] = {
         frozenset({"tabular", "synthesis"}),
     ),
     VAE_KIND: Kind(VAE_KIND, "gankit.models.vae:load_vae", tags=frozenset({"image", "encoder"})),
+    TABULAR_VAE: Kind(
+        TABULAR_VAE,
+        "gankit.tabular.tvae:TabularVAE.load",
+        "gankit.serve.models:serve_tvae",
+        ("SynthesizeRequest",),
+        None,
+        frozenset({"tabular", "synthesis"}),
+    ),
 }
 
 

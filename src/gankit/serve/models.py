@@ -393,6 +393,12 @@ def serve_synth(directory: Path, spec: dict[str, Any], options: LoadOptions) -> 
     return TabularModel(_name(directory, spec), TabularGAN.load(directory), spec, directory)
 
 
+def serve_tvae(directory: Path, spec: dict[str, Any], options: LoadOptions) -> ServedModel:
+    from gankit.tabular import TabularVAE
+
+    return TabularModel(_name(directory, spec), TabularVAE.load(directory), spec, directory)
+
+
 Loader = Callable[[Path, dict[str, Any], LoadOptions], ServedModel]
 
 

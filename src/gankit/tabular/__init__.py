@@ -1,6 +1,7 @@
-"""Tables: `GANImputer` (missing values) and `TabularGAN` (synthetic tables)."""
+"""Tables: `GANImputer` (missing values), `TabularGAN` and `TabularVAE` (synthetic tables)."""
 
 from gankit.tabular.imputer import GANImputer, ImputationWarning
 from gankit.tabular.synthesizer import TabularGAN
+from gankit.tabular.tvae import TabularVAE
 
-__all__ = ["GANImputer", "ImputationWarning", "TabularGAN"]
+__all__ = ["GANImputer", "ImputationWarning", "TabularGAN", "TabularVAE"]
