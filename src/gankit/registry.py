@@ -146,7 +146,14 @@ KINDS: dict[str, Kind] = {
         None,
         frozenset({"tabular", "synthesis"}),
     ),
-    VAE_KIND: Kind(VAE_KIND, "gankit.models.vae:load_vae", tags=frozenset({"image", "encoder"})),
+    VAE_KIND: Kind(
+        VAE_KIND,
+        "gankit.models.vae:load_vae",
+        "gankit.serve.models:serve_vae",
+        _GEN_REQUESTS,
+        None,
+        frozenset({"image", "encoder"}),
+    ),
     TABULAR_VAE: Kind(
         TABULAR_VAE,
         "gankit.tabular.tvae:TabularVAE.load",

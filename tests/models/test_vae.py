@@ -167,3 +167,30 @@ def test_config_errors_name_the_key():
         build_trainer(vae_config("train.ema=0.9"), None)
     with pytest.raises(ConfigError, match=r"model\.widths"):
         build_trainer(vae_config("model.widths=[]"), None)
+
+
+def test_served_by_the_generate_routes(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from gankit.serve import KeyStore, ServeOptions, create_app
+    from gankit.serve.auth import make_key
+
+    run = train(vae_config("train.steps=2"), tmp_path / "vae")
+    key, record = make_key("gen", ["generate"])
+    options = ServeOptions(keys=KeyStore([record]), audit_log=tmp_path / "audit.jsonl")
+    headers = {"X-API-Key": key}
+    with TestClient(create_app([run.path], options=options)) as client:
+        reply = client.post(
+            "/v1/generate", json={"model": "vae", "n": 3, "seed": 1}, headers=headers
+        )
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["shape"] == [1, 8, 8] and reply.json()["n"] == 3
+        expected = load_vae(run.path).sample(3, seed=1)
+        assert torch.allclose(torch.tensor(reply.json()["data"]), expected)
+        png = {"model": "vae", "n": 2, "seed": 1, "format": "png"}
+        assert client.post("/v1/generate", json=png, headers=headers).status_code == 200
+        z = [[0.0] * 4]
+        reply = client.post("/v1/decode", json={"model": "vae", "z": z}, headers=headers)
+        assert reply.status_code == 200, reply.text
+        bad = {"model": "vae", "n": 2, "rejection": True}
+        assert client.post("/v1/generate", json=bad, headers=headers).status_code == 422

@@ -491,6 +491,9 @@ class LoadedVAE:
     def iwae_bound(self, x: torch.Tensor, k: int, seed: int = 0) -> torch.Tensor:
         return iwae_bound(self, x, k, seed=seed)
 
+    def rejection_sampler(self, *args: Any, **kwargs: Any) -> Any:
+        raise ConfigError("a VAE has no discriminator: sample it without rejection")
+
 
 def check_vae_spec(path: Any, spec: dict[str, Any]) -> None:
     """CheckpointError unless model.json's architecture fits the weights, allocating nothing."""

@@ -50,7 +50,6 @@ from gankit.serve.limits import (
 )
 from gankit.serve.metrics import ServeMetrics
 from gankit.serve.models import (
-    GENERATOR_KINDS,
     GeneratorModel,
     LoadOptions,
     ServedModel,
@@ -219,7 +218,7 @@ class Service:
 
     def generator(self, request: Request, name: str) -> GeneratorModel:
         """The named image or toy generator (404/422 as `model`)."""
-        model = self.model(request, name, GENERATOR_KINDS)
+        model = self.model(request, name, REQUEST_KINDS["GenerateRequest"])
         assert isinstance(model, GeneratorModel)
         return model
 

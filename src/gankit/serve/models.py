@@ -393,6 +393,15 @@ def serve_synth(directory: Path, spec: dict[str, Any], options: LoadOptions) -> 
     return TabularModel(_name(directory, spec), TabularGAN.load(directory), spec, directory)
 
 
+def serve_vae(directory: Path, spec: dict[str, Any], options: LoadOptions) -> ServedModel:
+    """A VAE's decoder behind the generate, latent and decode routes (torch only)."""
+    from gankit.models.vae import load_vae
+
+    if options.runtime in ("onnx", "onnx-int8"):
+        raise CheckpointError(f"{directory}: a VAE has no ONNX export; serve it with torch")
+    return GeneratorModel(_name(directory, spec), load_vae(directory), directory)
+
+
 def serve_tvae(directory: Path, spec: dict[str, Any], options: LoadOptions) -> ServedModel:
     from gankit.tabular import TabularVAE
 
