@@ -53,6 +53,19 @@ def register(subparsers) -> None:
         action="store_true",
         help="rows of interpolations between random latent codes instead",
     )
+    p.add_argument(
+        "--labels",
+        metavar="K[,K...]",
+        help="conditional models: the class of every sample (3), or classes taken in turn "
+        "(0,1,2: one grid column per class)",
+    )
+    p.add_argument(
+        "--class-grid",
+        action="store_true",
+        help="conditional models: one row per class (or per --labels class), --per-row "
+        "samples each, one latent code per column",
+    )
+    p.add_argument("--per-row", type=int, default=10, help="with --class-grid (default 10)")
     p.set_defaults(handler=cmd_sample)
 
     p = subparsers.add_parser("demo", help="train the digits DCGAN (~2 min) and write pictures")
@@ -84,7 +97,18 @@ def register(subparsers) -> None:
 
 
 # the metrics `gankit eval` offers; tests/test_cli.py checks it against evaluate.ALL_METRICS
-EVAL_METRICS = ("fd", "kid", "is", "pr", "dc", "parzen", "memorization", "modes")
+EVAL_METRICS = (
+    "fd",
+    "kid",
+    "is",
+    "pr",
+    "dc",
+    "parzen",
+    "memorization",
+    "modes",
+    "conditional_accuracy",
+    "cas",
+)
 
 
 def register_metrics(subparsers) -> None:
@@ -165,12 +189,29 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from gankit.viz import make_grid, plot_points, save_image
 
     gen = load_generator(args.run)
-    if args.interpolate:
+    classes = parse_labels(args.labels)
+    if args.class_grid:
+        images = gen.class_grid(args.per_row, seed=args.seed, classes=classes)
+        nrow = args.per_row
+    elif args.interpolate:
         import torch
 
+        if classes is not None and len(classes) > 1:
+            raise ConfigError("--interpolate takes one --labels class")
+        label = None if classes is None else classes[0]
         rows = max(1, args.n // 10)
-        images = torch.cat([gen.interpolate(10, seed=args.seed + r) for r in range(rows)])
+        images = torch.cat(
+            [gen.interpolate(10, seed=args.seed + r, label=label) for r in range(rows)]
+        )
         nrow = 10
+    elif classes is not None:
+        if args.rejection:
+            raise ConfigError("--rejection takes no --labels (rejection sampling is unconditional)")
+        labels = (
+            classes[0] if len(classes) == 1 else [classes[i % len(classes)] for i in range(args.n)]
+        )
+        images = gen.sample(args.n, seed=args.seed, truncation=args.truncation, labels=labels)
+        nrow = len(classes) if len(classes) > 1 else None
     else:
         images = gen.sample(
             args.n,
@@ -192,6 +233,18 @@ def cmd_sample(args: argparse.Namespace) -> int:
         plot_points(images, args.out)
     print(Path(args.out))
     return 0
+
+
+def parse_labels(text: str | None) -> list[int] | None:
+    """`--labels 3` or `--labels 0,1,2` -> [3] or [0, 1, 2] (ConfigError for anything else)."""
+    if text is None:
+        return None
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise ConfigError(
+            f"--labels {text!r}: expected a class number or comma-separated class numbers"
+        ) from None
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

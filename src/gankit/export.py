@@ -1,10 +1,11 @@
 """Export generators to ONNX, quantize them to int8, prune them by magnitude.
 
-`export_model(dir)` writes `model.onnx` (dynamic batch; input `z`, output `samples`) beside the
-weights, checks it against eager PyTorch (max abs difference <= 1e-4 or it refuses), and records
-the file's SHA-256 in `model.json` so `gankit serve --runtime onnx` can verify it like the
-weights. `quantize=True` adds `model.int8.onnx` (ONNX Runtime dynamic int8 quantization: weights
-int8, activations quantized on the fly). `prune=a` zeroes the share `a` of generator weights with
+`export_model(dir)` writes `model.onnx` (dynamic batch; input `z`, plus int64 `labels` for a
+class-conditional generator; output `samples`) beside the weights, checks it against eager
+PyTorch (max abs difference <= 1e-4 or it refuses), and records the file's SHA-256 in
+`model.json` so `gankit serve --runtime onnx` can verify it like the weights. `quantize=True`
+adds `model.int8.onnx` (ONNX Runtime dynamic int8 quantization: weights int8, activations
+quantized on the fly). `prune=a` zeroes the share `a` of generator weights with
 the smallest magnitude (`torch.nn.utils.prune`, global L1) before export; it needs `out` so the
 original model is kept. Needs the `export` extra (onnx, onnxscript, onnxruntime).
 """
@@ -40,16 +41,37 @@ INT8_FILE = "model.int8.onnx"
 
 
 def export_onnx(
-    module: nn.Module, latent_dim: int, path: str | Path, exporter: str = "dynamo"
+    module: nn.Module,
+    latent_dim: int,
+    path: str | Path,
+    exporter: str = "dynamo",
+    num_classes: int | None = None,
 ) -> Path:
     """Write `module` (z `[n, latent_dim]` -> samples) as ONNX with a dynamic batch dimension.
 
-    `exporter="dynamo"` is torch.export-based (the default since torch 2.9); `"torchscript"` is
-    the legacy exporter, faster to run but deprecated.
+    A class-conditional generator (`num_classes` set) takes a second input, `labels` `[n]`
+    int64. `exporter="dynamo"` is torch.export-based (the default since torch 2.9);
+    `"torchscript"` is the legacy exporter, faster to run but deprecated.
     """
     require("onnx", "export")
-    z = torch.randn(2, latent_dim)
-    return _write_onnx(module.eval(), (z,), Path(path), ("z",), "samples", exporter)
+    example = _example_inputs(2, latent_dim, num_classes)
+    return _write_onnx(
+        module.eval(), example, Path(path), _input_names(num_classes), "samples", exporter
+    )
+
+
+def _input_names(num_classes: int | None) -> tuple[str, ...]:
+    return ("z",) if num_classes is None else ("z", "labels")
+
+
+def _example_inputs(
+    n: int, latent_dim: int, num_classes: int | None, seed: int = 0
+) -> tuple[torch.Tensor, ...]:
+    """Seeded noise (and, for a conditional generator, classes in turn) for export and parity."""
+    z = torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))
+    if num_classes is None:
+        return (z,)
+    return z, torch.arange(n, dtype=torch.int64) % num_classes
 
 
 def _write_onnx(
@@ -110,13 +132,20 @@ def ort_session(path: str | Path, threads: int = 1) -> Any:
 
 
 def parity(
-    module: nn.Module, path: str | Path, latent_dim: int, n: int = 16, seed: int = 0
+    module: nn.Module,
+    path: str | Path,
+    latent_dim: int,
+    n: int = 16,
+    seed: int = 0,
+    num_classes: int | None = None,
 ) -> float:
-    """Max abs difference between ONNX Runtime and eager PyTorch on `n` seeded latents."""
-    z = torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))
+    """Max abs difference between ONNX Runtime and eager PyTorch on `n` seeded latents (and
+    labels cycling through the classes, for a conditional generator)."""
+    inputs = _example_inputs(n, latent_dim, num_classes, seed)
     with torch.inference_mode():
-        expected = module.eval()(z).float().numpy()
-    got = ort_session(path).run(None, {"z": z.numpy()})[0]
+        expected = module.eval()(*inputs).float().numpy()
+    feed = {name: t.numpy() for name, t in zip(_input_names(num_classes), inputs, strict=True)}
+    got = ort_session(path).run(None, feed)[0]
     return float(np.abs(got - expected).max())
 
 
@@ -219,17 +248,21 @@ def export_generator(
     if dst != src:
         spec = _write_copy(src, dst, spec, module, prune)
     start = time.perf_counter()
-    onnx_path = export_onnx(module, generator.latent_dim, dst / ONNX_FILE, exporter)
+    classes = generator.num_classes
+    onnx_path = export_onnx(module, generator.latent_dim, dst / ONNX_FILE, exporter, classes)
     report["export_s"] = round(time.perf_counter() - start, 2)
-    error = _checked_parity(module, onnx_path, generator.latent_dim)
+    error = _checked_parity(module, onnx_path, generator.latent_dim, classes)
     report["parity_max_abs"] = error
-    spec["onnx"] = _entry(onnx_path, exporter, error)
+    spec["onnx"] = _entry(onnx_path, exporter, error, _input_names(classes))
     report["onnx"] = str(onnx_path)
     report["onnx_bytes"] = onnx_path.stat().st_size
     if quantize:
         int8 = quantize_int8(onnx_path, dst / INT8_FILE)
         spec["onnx_int8"] = _entry(
-            int8, "onnxruntime.quantize_dynamic(QInt8)", parity(module, int8, generator.latent_dim)
+            int8,
+            "onnxruntime.quantize_dynamic(QInt8)",
+            parity(module, int8, generator.latent_dim, num_classes=classes),
+            _input_names(classes),
         )
         report["onnx_int8"] = str(int8)
         report["onnx_int8_bytes"] = int8.stat().st_size
@@ -257,9 +290,11 @@ def _write_copy(
     return verify_model_dir(dst)
 
 
-def _checked_parity(module: nn.Module, onnx_path: Path, latent_dim: int) -> float:
+def _checked_parity(
+    module: nn.Module, onnx_path: Path, latent_dim: int, num_classes: int | None = None
+) -> float:
     """The ONNX-vs-PyTorch max abs error; over PARITY_TOL the file is deleted and refused."""
-    error = parity(module, onnx_path, latent_dim)
+    error = parity(module, onnx_path, latent_dim, num_classes=num_classes)
     if not error <= PARITY_TOL:
         onnx_path.unlink(missing_ok=True)
         raise CheckpointError(

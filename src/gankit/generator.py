@@ -207,6 +207,20 @@ class Generator:
             return self.decode(z, None if label is None else torch.tensor([label]))
         return self.decode(z, resolve_labels(label, 1, self.num_classes, seed).expand(steps))
 
+    def class_grid(
+        self, per_class: int = 10, seed: int | None = None, classes: Sequence[int] | None = None
+    ) -> torch.Tensor:
+        """One row of `per_class` samples per class (every class, or `classes`), class-major;
+        column j uses the same latent code in every row, so a row varies only by its class."""
+        if self.num_classes is None:
+            raise ConfigError("a class grid needs a class-conditional generator (num_classes)")
+        rows = list(range(self.num_classes)) if classes is None else list(classes)
+        if not rows:
+            raise DataError("classes: give at least one class")
+        z = self.sample_latent(per_class, seed).repeat(len(rows), 1)
+        labels = resolve_labels(rows, len(rows), self.num_classes).repeat_interleave(per_class)
+        return self.decode(z, labels)
+
     @staticmethod
     def to_uint8(images: torch.Tensor) -> np.ndarray:
         """[n, C, H, W] in [-1, 1] → [n, H, W, C] uint8."""

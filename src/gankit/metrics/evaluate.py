@@ -30,7 +30,19 @@ from gankit.metrics.prdc import density_coverage, precision_recall
 from gankit.metrics.records import MetricRecord
 
 EVAL_FILE = "eval.json"
-ALL_METRICS = ("fd", "kid", "is", "pr", "dc", "parzen", "memorization", "modes")
+ALL_METRICS = (
+    "fd",
+    "kid",
+    "is",
+    "pr",
+    "dc",
+    "parzen",
+    "memorization",
+    "modes",
+    "conditional_accuracy",
+    "cas",
+)
+CONDITIONAL_METRICS = ("conditional_accuracy", "cas")
 TOY_STD = {"ring": 0.01, "grid": 0.05}
 
 
@@ -361,6 +373,7 @@ def evaluate(
             "acceptance": sampler.acceptance,
         }
     records = _records_for(run_dir, gen.spec, fake, wanted, seed, inception_weights, real)
+    records += _conditional_records(gen, wanted, n, seed)
     result = {r.metric: r.to_dict() for r in records}
     if write:
         from gankit.modeldir import atomic_write_json
@@ -406,6 +419,22 @@ def _records_for(
         f"{run_dir}: data {name!r} with shape {list(shape)} has no offline extractor; "
         "pass inception_weights (gankit eval --inception-weights PATH)"
     )
+
+
+def _conditional_records(gen: Any, wanted: set[str], n: int, seed: int) -> list[MetricRecord]:
+    """Conditional accuracy and CAS of a class-conditional digits generator (n / 10 per class);
+    nothing for other generators."""
+    from gankit.metrics import conditional
+
+    if gen.num_classes != 10 or tuple(gen.output_shape) != conditional.DIGITS_SHAPE:
+        return []
+    per_class = max(1, n // gen.num_classes)
+    out = []
+    if "conditional_accuracy" in wanted:
+        out.append(conditional.conditional_accuracy(gen, per_class, seed))
+    if "cas" in wanted:
+        out.append(conditional.classification_accuracy_score(gen, per_class, seed))
+    return out
 
 
 def format_records(records: dict[str, dict[str, Any]]) -> str:
