@@ -194,3 +194,17 @@ def test_served_by_the_generate_routes(tmp_path):
         assert reply.status_code == 200, reply.text
         bad = {"model": "vae", "n": 2, "rejection": True}
         assert client.post("/v1/generate", json=bad, headers=headers).status_code == 422
+
+
+def test_bench_protocol_pieces():
+    from gankit.bench import vae as bench
+
+    # a uniform density on the dequantised range [-1, 1 + 1/8)^64 is log2(17) bits per pixel
+    uniform = -64 * math.log(17 / 8)
+    assert bench.bits_per_dim(uniform, 64) == pytest.approx(math.log2(17))
+    x = load_digits("test")[0][:40]
+    deq = bench.dequantize(x, 0)
+    assert torch.equal(deq, bench.dequantize(x, 0))
+    assert ((deq - x) >= 0).all() and ((deq - x) < 0.125).all()
+    scores = bench.linear_scores(x, bench.dequantize(x, 1), 2, seed=0)
+    assert set(scores) == {"ppca", "fa"} and all(math.isfinite(v) for v in scores.values())

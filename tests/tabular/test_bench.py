@@ -51,7 +51,8 @@ def test_synth_utility_on_real_data_and_quick_run():
     assert single["lr_acc"] == pytest.approx((table["target"] == "class_0").mean())
     result = synth.run(quick=True)
     rows = result["summary"]["wine"]
-    assert {"real (TRTR)", "gankit"} <= set(rows)
+    assert {"real (TRTR)", "gankit", "gankit TVAE"} <= set(rows)
+    assert rows["gankit TVAE"]["exact_copies"][0] == 0
     assert 0.0 <= rows["gankit"]["shape"][0] <= 1.0
     assert rows["gankit"]["exact_copies"][0] == 0
     assert any("ctgan rows skipped" in n for n in result["protocol"]["notes"])

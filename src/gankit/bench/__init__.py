@@ -25,6 +25,8 @@ BENCHMARKS: dict[str, str] = {
     "grid": "gankit.bench.grid",
     "stacked-digits": "gankit.bench.stacked_digits",
     "digits": "gankit.bench.digits",
+    "conditional": "gankit.bench.conditional",
+    "vae": "gankit.bench.vae",
     "serve": "gankit.bench.serve",
 }
 

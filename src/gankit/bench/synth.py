@@ -1,5 +1,7 @@
 """`gankit bench synth`: TabularGAN against the `ctgan` package, same steps and same wall time.
 
+TabularVAE (TVAE) runs beside TabularGAN with the same steps ("gankit TVAE" rows).
+
 Protocol: scikit-learn's breast_cancer and wine as DataFrames with `target` as a string
 discrete column; per seed a 70/30 stratified split; each synthesizer is fitted on the 70%
 and samples as many rows. Utility = train-on-synthetic, test-on-real (TSTR) accuracy and macro
@@ -34,6 +36,7 @@ from sklearn.preprocessing import StandardScaler
 from gankit.bench.common import format_table, mean_se
 from gankit.tabular.fidelity import column_shape_score, correlation_score
 from gankit.tabular.synthesizer import TabularGAN
+from gankit.tabular.tvae import TabularVAE
 
 DATASETS = {"breast": load_breast_cancer, "wine": load_wine}
 REFERENCES = {
@@ -74,7 +77,11 @@ def utility(train: pd.DataFrame, test: pd.DataFrame, seed: int) -> dict[str, flo
 
 
 def scores(
-    model: TabularGAN, synth: pd.DataFrame, train: pd.DataFrame, test: pd.DataFrame, seed: int
+    model: TabularGAN | TabularVAE,
+    synth: pd.DataFrame,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    seed: int,
 ) -> dict[str, float]:
     """Utility, fidelity and distance-to-closest-record of one synthetic table."""
     result = utility(synth, test, seed)
@@ -170,6 +177,13 @@ def _run_seed(per, train, test, seed, steps, ctgan_cls) -> None:
     row = scores(model, synth, train, test, seed)
     row.update(seconds=seconds, ms_per_step=1000 * model.train_seconds_ / steps, steps=steps)
     per.setdefault("gankit", []).append(row)
+    start = time.perf_counter()
+    tvae = TabularVAE(n_steps=steps, random_state=seed).fit(train, ["target"], holdout=test)
+    seconds_tvae = time.perf_counter() - start
+    row = scores(tvae, tvae.sample(len(train), seed=seed), train, test, seed)
+    ms = 1000 * tvae.train_seconds_ / steps
+    row.update(seconds=seconds_tvae, ms_per_step=ms, steps=steps)
+    per.setdefault("gankit TVAE", []).append(row)
     if ctgan_cls is None:
         return
     with warnings.catch_warnings():
