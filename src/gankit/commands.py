@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from gankit.errors import ConfigError
+from gankit.errors import CheckpointError, ConfigError
 
 
 def register(subparsers) -> None:
@@ -185,10 +185,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from gankit.generator import load_generator
+    from gankit.modeldir import verify_model_dir
+    from gankit.registry import kind
     from gankit.viz import make_grid, plot_points, save_image
 
-    gen = load_generator(args.run)
+    entry = kind(verify_model_dir(args.run).get("kind"), args.run)
+    if not entry.tags & {"generator", "encoder"}:  # GANs and VAEs draw images or points
+        raise CheckpointError(f"{args.run}: a {entry.name!r} model has no samples to draw here")
+    gen = entry.load(args.run)
     classes = parse_labels(args.labels)
     if args.class_grid:
         images = gen.class_grid(args.per_row, seed=args.seed, classes=classes)

@@ -208,3 +208,14 @@ def test_bench_protocol_pieces():
     assert ((deq - x) >= 0).all() and ((deq - x) < 0.125).all()
     scores = bench.linear_scores(x, bench.dequantize(x, 1), 2, seed=0)
     assert set(scores) == {"ppca", "fa"} and all(math.isfinite(v) for v in scores.values())
+
+
+def test_cli_samples_a_vae(tmp_path, capsys):
+    from gankit.cli import main
+
+    run = train(vae_config("train.steps=2"), tmp_path / "vae")
+    grid, strip = tmp_path / "grid.png", tmp_path / "strip.png"
+    assert main(["sample", str(run.path), "--n", "8", "--out", str(grid)]) == 0 and grid.is_file()
+    assert main(["sample", str(run.path), "--n", "10", "--interpolate", "--out", str(strip)]) == 0
+    assert main(["sample", str(run.path), "--rejection", "--out", str(grid)]) == 2
+    assert "no discriminator" in capsys.readouterr().err

@@ -484,9 +484,34 @@ class LoadedVAE:
         """decode(encode(x)): the decoder mean at the posterior mean."""
         return self.decode(self.encode(x))
 
-    def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
-        """n samples (decoder means of z ~ N(0, I)), [n, *shape], reproducible for a seed."""
-        return self.decode(self.sample_latent(n, seed))
+    @property
+    def is_image(self) -> bool:
+        return len(self.output_shape) == 3
+
+    def sample(
+        self,
+        n: int,
+        seed: int | None = None,
+        truncation: float | None = None,
+        labels: Any = None,
+        rejection: bool = False,
+        **_: Any,
+    ) -> torch.Tensor:
+        """n samples (decoder means of z ~ N(0, I)), [n, *shape], reproducible for a seed.
+
+        Takes the keywords of `Generator.sample` so `gankit sample` drives both; a VAE has no
+        labels and no discriminator to reject with."""
+        if rejection:
+            self.rejection_sampler()
+        return self.decode(self.sample_latent(n, seed, truncation), labels)
+
+    def interpolate(self, steps: int = 10, seed: int | None = None, label: Any = None):
+        """Decoder means along the straight line between two random latent codes."""
+        if label is not None:
+            raise DataError("a VAE is not class-conditional; do not pass labels")
+        ends = self.sample_latent(2, seed)
+        weights = torch.linspace(0, 1, steps)[:, None]
+        return self.decode((1 - weights) * ends[0] + weights * ends[1])
 
     def iwae_bound(self, x: torch.Tensor, k: int, seed: int = 0) -> torch.Tensor:
         return iwae_bound(self, x, k, seed=seed)
