@@ -26,7 +26,6 @@ BENCHMARKS: dict[str, str] = {
     "stacked-digits": "gankit.bench.stacked_digits",
     "digits": "gankit.bench.digits",
     "conditional": "gankit.bench.conditional",
-    "conditional": "gankit.bench.conditional",
     "vae": "gankit.bench.vae",
     "serve": "gankit.bench.serve",
 }
