@@ -302,3 +302,19 @@ def test_onnx_export_takes_labels(trained, tmp_path):
     labels = torch.tensor([0, 3, 3, 9])
     got = ort_session(out / "model.onnx").run(None, {"z": z.numpy(), "labels": labels.numpy()})[0]
     assert torch.allclose(torch.from_numpy(got), gen.decode(z, labels), atol=1e-4)
+
+
+def test_quick_conditional_bench(tmp_path):
+    """Protocol and scoring of `gankit bench conditional --quick`, never its targets."""
+    from gankit.bench import run_benchmark
+
+    result = run_benchmark("conditional", quick=True, out=tmp_path)
+    rows = result["measured"]
+    assert list(rows) == ["held-out real (floor)", "projection", "acgan"]
+    floor = rows["held-out real (floor)"]
+    assert floor["fd"]["mean"] == pytest.approx(0.250, abs=0.005)  # docs/benchmarks.md floor
+    assert floor["conditional_accuracy"]["mean"] > 0.95 and floor["cas"]["mean"] > 0.9
+    for name in ("projection", "acgan"):
+        (seed,) = rows[name]["per_seed"]
+        assert len(seed["per_class_accuracy"]) == 10 and 0 <= seed["cas"] <= 1
+    assert json.loads((tmp_path / "conditional.json").read_text())["benchmark"] == "conditional"
