@@ -226,6 +226,17 @@ def _interpolation(gen: Any) -> str:
     )
 
 
+def _class_grid(gen: Any, max_rows: int = 20) -> str:
+    """A class-conditional generator's class grid: one row per class (the first `max_rows`)."""
+    rows = list(range(min(gen.num_classes, max_rows)))
+    grid = gen.class_grid(per_class=10, seed=0, classes=rows)
+    more = f" (the first {max_rows} of {gen.num_classes})" if gen.num_classes > max_rows else ""
+    return (
+        _img(_grid_png(grid, nrow=10), "class grid")
+        + f'<p class="note">Row k: class k{more}; each column one latent code (seed 0).</p>'
+    )
+
+
 def _image_sections(
     run: Path, gen: Any, fake: torch.Tensor, real: torch.Tensor | None, real_name: str
 ) -> list[tuple[str, str]]:
@@ -235,6 +246,8 @@ def _image_sections(
         ("Samples over training time", _training_samples(run)),
         ("Interpolation in z", _interpolation(gen)),
     ]
+    if getattr(gen, "num_classes", None):
+        sections.insert(1, ("Samples by class", _class_grid(gen)))
     if real is not None:
         sections.append(
             (

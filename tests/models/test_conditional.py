@@ -318,3 +318,12 @@ def test_quick_conditional_bench(tmp_path):
         (seed,) = rows[name]["per_seed"]
         assert len(seed["per_class_accuracy"]) == 10 and 0 <= seed["cas"] <= 1
     assert json.loads((tmp_path / "conditional.json").read_text())["benchmark"] == "conditional"
+
+
+def test_report_has_a_class_grid(trained):
+    from gankit.report import _image_sections
+
+    gen = load_generator(trained)
+    fake = gen.sample(16, seed=0)
+    titles = [title for title, _ in _image_sections(trained, gen, fake, None, "")]
+    assert titles[:2] == ["Samples", "Samples by class"]
