@@ -104,3 +104,14 @@ def test_digits_quick_and_floor_memorisation() -> None:
     assert floor["distance_ratio"]["mean"] == 1.0
     assert "best recipe" in result["measured"] and "digits-FD" in result["table"]
     assert "acceptance" in result["measured"]["best recipe"]["per_seed"][0]
+
+
+def test_vae_quick_run_scores_the_vae_and_the_linear_baselines() -> None:
+    from gankit.bench import vae
+
+    result = vae.run(quick=True)
+    summary = result["summary"]
+    assert {"vae_iwae_nats", "vae_elbo_nats", "ppca_nats", "fa_nats", "sample_fd"} <= set(summary)
+    # same seed and images: the k = 50 bound sits above the single-sample ELBO on average
+    assert summary["vae_iwae_nats"]["mean"] > summary["vae_elbo_nats"]["mean"]
+    assert result["protocol"]["iwae_k"] == 50 and "factor analysis" in result["table"]
