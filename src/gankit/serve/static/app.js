@@ -49,6 +49,7 @@ function onModelChange() {
   $("walk-section").hidden = !(isGen && can("image"));
   $("impute-section").hidden = !can("imputation");
   $("label-box").hidden = !m.num_classes;
+  if (m.num_classes) $("label").max = m.num_classes - 1;
   if (can("imputation") && !$("csv").value) {
     const names = m.columns.map((c) => c.name);
     $("csv").value = names.join(",") + "\n" + names.map((_, i) => (i % 2 ? "" : exampleValue(m.columns[i]))).join(",") + "\n";
@@ -117,18 +118,26 @@ async function latentOf(seed) {
   return (await (await api("/v1/latent", body)).json()).z[0];
 }
 
+// A class-conditional model walks within the picked class (one label for every frame).
+function decodeBody(z) {
+  const m = current();
+  const body = { model: m.name, z: z, format: "grid" };
+  if (m.num_classes) body.labels = z.map(() => Number($("label").value));
+  return body;
+}
+
 async function walk() {
   ends = [await latentOf(Number($("seed-a").value)), await latentOf(Number($("seed-b").value))];
   const steps = Number($("steps").value);
   const z = Array.from({ length: steps }, (_, i) => slerp(ends[0], ends[1], i / (steps - 1)));
-  await showPng(await api("/v1/decode", { model: current().name, z: z, format: "grid" }), $("walk-grid"));
+  await showPng(await api("/v1/decode", decodeBody(z)), $("walk-grid"));
   await moveTo();
 }
 
 async function moveTo() {
   if (!ends) return;
   const z = [slerp(ends[0], ends[1], Number($("t").value))];
-  await showPng(await api("/v1/decode", { model: current().name, z: z, format: "grid" }), $("walk-one"));
+  await showPng(await api("/v1/decode", decodeBody(z)), $("walk-one"));
 }
 
 function parseCsv(text, columns) {
