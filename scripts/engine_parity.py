@@ -115,7 +115,20 @@ for name, means, std, published in (
     RESULT[name] = {k: out[k] for k in ("measured", "table", "train_seconds")}
 """
 
-PARTS = {"speed": SPEED, "impute": IMPUTE, "synth": SYNTH, "mixtures": MIXTURES}
+GAIN = """
+import numpy as np
+from gankit.bench.impute import DATASETS, make_missing, scaled_rmse
+from gankit.tabular.gain import gain_impute
+RESULT = {}
+for name in ("breast", "wine"):
+    x = DATASETS[name]().data.astype(np.float64)
+    for seed in range(3):
+        observed = make_missing(x, "mcar", 0.2, seed)
+        holed = np.where(observed, x, np.nan)
+        RESULT[f"{name}/{seed}"] = scaled_rmse(x, gain_impute(holed, seed=seed), observed)
+"""
+
+PARTS = {"speed": SPEED, "impute": IMPUTE, "gain": GAIN, "synth": SYNTH, "mixtures": MIXTURES}
 
 
 def measure(src: Path, code: str) -> dict:
@@ -136,16 +149,20 @@ def main() -> None:
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--part", action="append", choices=sorted(PARTS))
     parser.add_argument("--repeat", type=int, default=1, help="alternate old/new this many times")
+    parser.add_argument("--only", choices=("old", "new"), help="measure one side only")
     args = parser.parse_args()
     results = json.loads(args.out.read_text()) if args.out.exists() else {}
     for part in args.part or list(PARTS):
         trees = {"new": NEW_SRC} if part == "mixtures" else {"old": args.old_src, "new": NEW_SRC}
+        if args.only:
+            trees = {args.only: trees[args.only]}
         runs: dict[str, list] = {tree: [] for tree in trees}
         for _ in range(args.repeat):
             for tree, src in trees.items():
                 print(f"{part}: {tree} ...", file=sys.stderr, flush=True)
                 runs[tree].append(measure(src, PARTS[part]))
-                results[part] = {t: r[0] if args.repeat == 1 else r for t, r in runs.items() if r}
+                done = {t: r[0] if args.repeat == 1 else r for t, r in runs.items() if r}
+                results[part] = {**results.get(part, {}), **done}
                 args.out.write_text(json.dumps(results, indent=1))
     print(json.dumps(results, indent=1))
 

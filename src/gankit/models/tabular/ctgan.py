@@ -23,8 +23,9 @@ class ConditionalRows:
     """Batch provider: condition vectors by training-by-sampling and real rows that match them.
 
     `sampler.train_batch(n, rng)` picks (conditions, conditioned column per row, row indices);
-    the real rows are then shuffled against the conditions, as in CTGAN. The numpy RNG is the
-    provider's state, so a resumed run draws the same batches.
+    the real rows, each with its own condition vector, are then shuffled against the
+    generator's conditions, as in CTGAN. The numpy RNG is the provider's state, so a resumed run
+    draws the same batches.
     """
 
     def __init__(self, data: np.ndarray, sampler: Any, batch_size: int, seed: int) -> None:
@@ -41,9 +42,12 @@ class ConditionalRows:
             cond = np.zeros((n, 0), dtype=np.float32)
             rows = self.rng.integers(len(self.data), size=n)
             cols_t = torch.full((n,), -1, dtype=torch.long)
+        # real rows are shuffled against the conditions the generator gets, and keep their own
+        # condition vectors (`real_cond`): the critic sees (row, its condition) pairs
         perm = self.rng.permutation(n)
         cond_t = torch.from_numpy(cond)
-        return Batch(self.data[rows[perm]], extra={"cond": cond_t, "cols": cols_t})
+        extra = {"cond": cond_t, "cols": cols_t, "real_cond": cond_t[perm]}
+        return Batch(self.data[rows[perm]], extra=extra)
 
     def state_dict(self) -> dict[str, Any]:
         return {"rng": _rng_state(self.rng)}
@@ -122,7 +126,7 @@ class CTGAN(GenerativeModel):
             n = len(cond)
             with torch.no_grad():  # no graph through G for the critic's step
                 fake = self.activation(g(self.noise(n), cond))
-            real = torch.cat([batch.x, cond], 1)
+            real = torch.cat([batch.x, batch.extra["real_cond"]], 1)
             fake_in = torch.cat([fake, cond], 1)
             # one critic call for both halves (n is a multiple of pac: no mixed packs)
             scores = d(torch.cat([fake_in, real], 0))
