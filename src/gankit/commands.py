@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from gankit.errors import CheckpointError, ConfigError
+from gankit.errors import ConfigError
 
 
 def register(subparsers) -> None:
@@ -185,14 +185,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from gankit.modeldir import verify_model_dir
-    from gankit.registry import kind
+    from gankit.registry import load_sampler
     from gankit.viz import make_grid, plot_points, save_image
 
-    entry = kind(verify_model_dir(args.run).get("kind"), args.run)
-    if not entry.tags & {"generator", "encoder"}:  # GANs and VAEs draw images or points
-        raise CheckpointError(f"{args.run}: a {entry.name!r} model has no samples to draw here")
-    gen = entry.load(args.run)
+    gen = load_sampler(args.run)  # a GAN generator or a VAE
     classes = parse_labels(args.labels)
     if args.class_grid:
         images = gen.class_grid(args.per_row, seed=args.seed, classes=classes)

@@ -192,6 +192,23 @@ def kinds_with(tag: str) -> tuple[str, ...]:
     return tuple(k for k, v in KINDS.items() if tag in v.tags)
 
 
+SAMPLER_TAGS = frozenset({"generator", "encoder"})  # GAN generators and VAEs draw samples
+
+
+def load_sampler(directory: Any) -> Any:
+    """Load a model directory that draws images or points (a GAN generator or a VAE): what
+    `gankit sample`, `eval` and `report` read. CheckpointError for any other kind."""
+    from gankit.modeldir import verify_model_dir
+
+    entry = kind(verify_model_dir(directory).get("kind"), directory)
+    if not entry.tags & SAMPLER_TAGS:
+        raise CheckpointError(
+            f"{directory}: a {entry.name!r} model draws no images or points; expected one of "
+            f"{', '.join(k for k, v in KINDS.items() if v.tags & SAMPLER_TAGS)}"
+        )
+    return entry.load(directory)
+
+
 def load(directory: Any) -> Any:
     """Load any model directory with the loader of its kind (hash-checked, no pickle)."""
     from gankit.modeldir import verify_model_dir

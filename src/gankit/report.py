@@ -248,6 +248,17 @@ def _image_sections(
     ]
     if getattr(gen, "num_classes", None):
         sections.insert(1, ("Samples by class", _class_grid(gen)))
+    if real is not None and hasattr(gen, "reconstruct"):  # models with an encoder (VAE)
+        shown = real[:10]
+        sections.insert(
+            1,
+            (
+                "Reconstructions",
+                _img(_grid_png(torch.cat([shown, gen.reconstruct(shown)]), nrow=10), "recon")
+                + f'<p class="note">Top: the first images of the {real_name}; bottom: '
+                "decode(encode(x)), the decoder mean at the posterior mean.</p>",
+            ),
+        )
     if real is not None:
         sections.append(
             (
@@ -300,10 +311,10 @@ def _page(run: Path, gen: Any, sections: list[tuple[str, str]]) -> str:
 
 def write_report(run_dir: str | os.PathLike, n: int = 2000) -> Path:
     """Write `report.html` into the run directory and return its path."""
-    from gankit.generator import load_generator
+    from gankit.registry import load_sampler
 
     run = Path(run_dir)
-    gen = load_generator(run)
+    gen = load_sampler(run)  # a GAN generator or a VAE
     records = _load_eval(run, max(n, 10))
     fake = gen.sample(n, seed=0)
     real, real_name = _real_data(gen, n)

@@ -219,3 +219,28 @@ def test_cli_samples_a_vae(tmp_path, capsys):
     assert main(["sample", str(run.path), "--n", "10", "--interpolate", "--out", str(strip)]) == 0
     assert main(["sample", str(run.path), "--rejection", "--out", str(grid)]) == 2
     assert "no discriminator" in capsys.readouterr().err
+
+
+def test_eval_and_report_read_a_vae(tmp_path):
+    import gankit
+    from gankit.report import write_report
+
+    run = train(vae_config("train.steps=4"), tmp_path / "vae")
+    records = gankit.evaluate(run.path, metrics=["fd"], n=50)
+    assert math.isfinite(records["fd"]["value"])
+    page = write_report(run.path, n=60).read_text()
+    assert "Reconstructions" in page and "Interpolation" in page
+    with pytest.raises(CheckpointError, match="draws no images"):
+        registry.load_sampler(_tvae_dir(tmp_path))
+
+
+def _tvae_dir(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from gankit.tabular import TabularVAE
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"x": rng.normal(size=40), "c": rng.choice(["a", "b"], size=40)})
+    model = TabularVAE(n_steps=2, hidden=(8,), latent_dim=2, random_state=0).fit(df, ["c"])
+    return model.save(tmp_path / "tvae")

@@ -73,9 +73,9 @@ def format_value(record: dict[str, Any]) -> str:
 
 
 def _load_generator(run_dir: str | os.PathLike) -> Any:
-    from gankit.generator import load_generator
+    from gankit.registry import load_sampler
 
-    return load_generator(run_dir)
+    return load_sampler(run_dir)  # a GAN generator or a VAE
 
 
 def _sample(

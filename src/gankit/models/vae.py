@@ -109,7 +109,8 @@ class Parts:
         self.enc, self.dec, self.arch = enc, dec, arch
         self.likelihood = arch["likelihood"]
         self.std = float(arch["decoder_std"])
-        self.range = (-1.0, 1.0) if data_range is None else tuple(map(float, data_range))
+        self.bounds = None if data_range is None else tuple(map(float, data_range))
+        self.range = self.bounds or (-1.0, 1.0)  # Bernoulli reads [lo, hi] as [0, 1]
 
     def log_std(self, dec: nn.Module) -> torch.Tensor:
         if self.std > 0:
@@ -129,11 +130,12 @@ class Parts:
         return (-0.5 * z.square() - log_std - 0.5 * LOG_2PI).sum(1)
 
     def mean(self, out: torch.Tensor) -> torch.Tensor:
-        """The decoder's mean in the data range (Bernoulli: probabilities mapped to [lo, hi])."""
+        """The decoder's mean in the data range (Bernoulli: probabilities mapped to [lo, hi];
+        Gaussian: clamped to the data range when the data has one, as images do)."""
         if self.likelihood == "bernoulli":
             lo, hi = self.range
             return lo + (hi - lo) * torch.sigmoid(out)
-        return out
+        return out if self.bounds is None else out.clamp(*self.bounds)
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -436,6 +438,8 @@ class LoadedVAE:
     @property
     def output_shape(self) -> tuple[int, ...]:
         return tuple(self.arch["shape"])
+
+    num_classes = None  # not class-conditional
 
     def parts(self) -> Parts:
         return Parts(self.enc, self.dec, self.arch, self.spec["data"].get("range"))
