@@ -324,6 +324,24 @@ NON_NEGATIVE = {
     "model.latent_categories",
     "model.class_weight",
 }
+# upper bounds: a mistyped size must be a clear error, not a multi-GB allocation
+AT_MOST = {
+    "model.latent_dim": 1 << 16,
+    "model.g_width": 1 << 16,
+    "model.d_width": 1 << 16,
+    "model.g_depth": 64,
+    "model.d_depth": 64,
+    "model.pack": 64,
+    "model.maxout_pieces": 64,
+    "model.latent_categories": 1 << 16,
+    "train.batch_size": 1 << 20,
+    "train.d_steps": 1000,
+    "data.n_samples": 10_000_000,
+    "data.image_size": 4096,
+    "data.modes": 100_000,
+    "data.size": 1000,
+    "objective.unroll_steps": 100,
+}
 UNIT_INTERVAL = {
     "train.ema",
     "model.d_dropout",
@@ -461,6 +479,8 @@ def _check_values(cfg: Config) -> None:
                 raise ConfigError(f"{path} = {value!r} must be > 0")
             if path in NON_NEGATIVE and value < 0:
                 raise ConfigError(f"{path} = {value!r} must be >= 0")
+            if path in AT_MOST and value > AT_MOST[path]:
+                raise ConfigError(f"{path} = {value!r} is too large (at most {AT_MOST[path]})")
             if path in UNIT_INTERVAL and not 0 <= value < 1:
                 raise ConfigError(f"{path} = {value!r} must be in [0, 1)")
     if len(cfg.train.betas) != 2 or not all(0 <= b < 1 for b in cfg.train.betas):

@@ -144,3 +144,43 @@ def test_temp_files_left_by_a_kill_are_cleaned_on_the_next_start(tmp_path, toy_c
         path.write_bytes(b"partial")
     resume(run.path, ["train.steps=12"])
     assert not any(path.exists() for path in stale)
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "model.latent_dim=1000000000",
+        "model.g_width=10000000",
+        "train.batch_size=100000000",
+        "model.pack=1000",
+    ],
+)
+def test_config_refuses_sizes_that_would_allocate_gigabytes(override):
+    with pytest.raises(ConfigError, match="too large"):
+        load_config(None, [*TINY_TOY, override])
+
+
+@pytest.mark.parametrize(
+    ("estimator", "params"),
+    [
+        ("TabularGAN", {"lr": float("inf")}),
+        ("TabularGAN", {"gp_weight": float("nan")}),
+        ("TabularGAN", {"hidden": (10**7,)}),
+        ("GANImputer", {"lr": float("inf")}),
+        ("GANImputer", {"alpha": float("nan")}),
+        ("GANImputer", {"hidden": 10**8}),
+        ("GANImputer", {"ridge": float("inf")}),
+    ],
+)
+def test_estimators_refuse_non_finite_and_huge_parameters(estimator, params):
+    import numpy as np
+    import pandas as pd
+
+    import gankit.tabular as tabular
+
+    name = next(iter(params))
+    with pytest.raises(ConfigError, match=name):
+        if estimator == "TabularGAN":
+            tabular.TabularGAN(**params).fit(pd.DataFrame({"x": np.arange(40.0)}))
+        else:
+            tabular.GANImputer(**params).fit(np.random.default_rng(0).random((30, 3)))

@@ -189,15 +189,18 @@ class GANImputer(TransformerMixin, BaseEstimator):
             "n_steps": self.n_steps >= 0,
             "batch_size": self.batch_size >= 1,
             "hint_rate": 0.0 <= self.hint_rate <= 1.0,
-            "alpha": self.alpha >= 0,
+            "alpha": 0 <= self.alpha < math.inf,
+            "adversarial_weight": 0 <= self.adversarial_weight < math.inf,
             "n_draws": self.n_draws >= 1,
             "patience": self.patience >= 1,
-            "lr": self.lr > 0,
+            "lr": 0 < self.lr < math.inf,
+            "hidden": self.hidden is None or 1 <= self.hidden <= 1 << 16,
         }
         for name, ok in checks.items():
             if not ok:
                 raise ConfigError(f"GANImputer: invalid {name}={getattr(self, name)!r}")
-        if not (self.ridge == "auto" or (isinstance(self.ridge, float | int) and self.ridge > 0)):
+        finite_ridge = isinstance(self.ridge, float | int) and 0 < self.ridge < math.inf
+        if not (self.ridge == "auto" or finite_ridge):
             raise ConfigError(f"GANImputer: ridge must be 'auto' or > 0, got {self.ridge!r}")
 
     def _fit_arrays(self, values: np.ndarray, mask: np.ndarray, seed: int, resume: bool) -> None:

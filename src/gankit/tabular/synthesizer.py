@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from math import inf
 from pathlib import Path
 from typing import Any
 
@@ -143,13 +144,23 @@ class TabularGAN:
         return self
 
     def _check_params(self) -> None:
-        if self.n_steps < 1 or self.pac < 1 or self.critic_steps < 1 or not self.lr > 0:
+        if self.n_steps < 1 or self.pac < 1 or self.critic_steps < 1 or not 0 < self.lr < inf:
             raise ConfigError(
-                "TabularGAN: n_steps, pac, critic_steps must be >= 1 and lr > 0; got "
+                "TabularGAN: n_steps, pac, critic_steps must be >= 1 and lr finite and > 0; got "
                 f"{self.n_steps}, {self.pac}, {self.critic_steps}, {self.lr}"
             )
         if not 0.0 <= self.ema < 1.0:
             raise ConfigError(f"TabularGAN: ema must be in [0, 1), got {self.ema}")
+        if not 0.0 <= self.gp_weight < inf:
+            raise ConfigError(
+                f"TabularGAN: gp_weight must be finite and >= 0, got {self.gp_weight}"
+            )
+        sizes = [self.z_dim, *self.hidden]
+        if not self.hidden or len(self.hidden) > 64 or not all(1 <= h <= 1 << 16 for h in sizes):
+            raise ConfigError(
+                f"TabularGAN: z_dim and hidden widths must be in [1, 65536] (at most 64 layers), "
+                f"got z_dim={self.z_dim}, hidden={self.hidden}"
+            )
         if self.early_stopping and (self.eval_every < 1 or self.patience < 1):
             raise ConfigError(
                 f"TabularGAN: eval_every and patience must be >= 1 steps, got "
