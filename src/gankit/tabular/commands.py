@@ -32,6 +32,12 @@ def register(subparsers) -> None:
     actions = synth.add_subparsers(dest="synth_command", metavar="ACTION", required=True)
     p = actions.add_parser("fit", help="fit a TabularGAN on a CSV and save the model directory")
     p.add_argument("data", help="CSV table (complete: no missing values)")
+    p.add_argument(
+        "--model",
+        choices=("gan", "vae"),
+        default="gan",
+        help="gan: TabularGAN (CTGAN's recipe, the default); vae: TabularVAE (TVAE)",
+    )
     p.add_argument("--discrete", default="", help="comma-separated discrete columns")
     p.add_argument("--out", required=True, help="model directory to write")
     p.add_argument("--steps", type=int, default=1000, help="optimisation steps (default 1000)")
@@ -41,7 +47,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--delimiter", type=_delimiter, help=DELIMITER_HELP)
     p.set_defaults(handler=cmd_synth_fit)
-    p = actions.add_parser("sample", help="draw rows from a saved TabularGAN")
+    p = actions.add_parser("sample", help="draw rows from a saved TabularGAN or TabularVAE")
     p.add_argument("model", help="model directory written by `gankit synth fit`")
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--out", required=True, help="CSV to write")
@@ -118,6 +124,7 @@ def cmd_synth_fit(args: argparse.Namespace) -> int:
         args.seed,
         id_columns=args.id_columns,
         delimiter=args.delimiter,
+        model=args.model,
     )
     print(json.dumps(report))
     return 0

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from gankit.errors import ConfigError, DataError
+from gankit.errors import CheckpointError, ConfigError, DataError
 
 DELIMITERS = ",;\t|"
 _NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
@@ -124,13 +124,19 @@ def synth_fit_file(
     seed: int | None = 0,
     id_columns: Sequence[str] = (),
     delimiter: str | None = None,
+    model: str = "gan",
     **params: Any,
 ) -> dict[str, Any]:
-    """Fit a `TabularGAN` on a CSV and save it as a model directory; returns the privacy report.
-    `id_columns` are not modelled: sampled rows get fresh surrogate values in them."""
+    """Fit a `TabularGAN` (`model="gan"`) or a `TabularVAE` (`"vae"`) on a CSV and save it as a
+    model directory; returns the privacy report. `id_columns` are not modelled: sampled rows
+    get fresh surrogate values in them."""
     from gankit.tabular.synthesizer import TabularGAN
+    from gankit.tabular.tvae import TabularVAE
 
-    model = TabularGAN(n_steps=steps, random_state=seed, **params)
+    if model not in ("gan", "vae"):
+        raise ConfigError(f"model = {model!r} is not allowed; choose gan or vae")
+    estimator = TabularGAN if model == "gan" else TabularVAE
+    model = estimator(n_steps=steps, random_state=seed, **params)
     model.fit(
         read_csv(data, delimiter),
         discrete_columns=list(discrete),
@@ -148,9 +154,13 @@ def synth_sample_file(
     conditions: dict[str, Any] | None = None,
     delimiter: str = ",",
 ) -> dict[str, Any]:
-    """Load a saved `TabularGAN`, draw `n` rows and write them as CSV."""
-    from gankit.tabular.synthesizer import TabularGAN
+    """Load a saved `TabularGAN` or `TabularVAE`, draw `n` rows and write them as CSV."""
+    from gankit.modeldir import verify_model_dir
+    from gankit.registry import kind
 
-    frame = TabularGAN.load(model).sample(n, conditions=conditions, seed=seed)
+    entry = kind(verify_model_dir(model).get("kind"), model)
+    if "synthesis" not in entry.tags:
+        raise CheckpointError(f"{model}: a {entry.name!r} model is not a table synthesizer")
+    frame = entry.load(model).sample(n, conditions=conditions, seed=seed)
     write_csv(frame, out, delimiter)
     return {"rows": len(frame), "out": str(out)}
