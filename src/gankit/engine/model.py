@@ -76,6 +76,7 @@ class GenerativeModel:
     """
 
     networks: dict[str, nn.Module]
+    ema_network: str | None = "g"  # what `train.ema` averages (and sampling then uses)
 
     def __init__(self) -> None:
         self.networks = {}

@@ -24,7 +24,7 @@ from gankit.engine.distributed import DistContext, init_distributed
 from gankit.engine.model import Batch, Batches, BatchProvider, GenerativeModel
 from gankit.engine.rates import LearningRates
 from gankit.engine.watch import Divergence, Watchdog
-from gankit.errors import CheckpointError, TrainingError
+from gankit.errors import CheckpointError, ConfigError, TrainingError
 from gankit.modeldir import write_model_dir
 
 
@@ -78,7 +78,13 @@ class Trainer:
         self.watchdog = Watchdog(settings)
         self.model_callbacks = list(callbacks)
         if settings.ema > 0:
-            self.model_callbacks.insert(0, cb.EMAUpdate(model, "g", settings.ema))
+            if model.ema_network not in model.networks:
+                raise ConfigError(
+                    f"train.ema = {settings.ema}: this model has no network to average "
+                    f"(ema_network = {model.ema_network!r}); set train.ema=0"
+                )
+            ema = cb.EMAUpdate(model, model.ema_network, settings.ema)
+            self.model_callbacks.insert(0, ema)
         if settings.lr_decay != "none":
             self.model_callbacks.append(cb.LRDecay(settings.lr_decay))
 
