@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -15,8 +17,11 @@ from gankit.engine.trainer import Run, Trainer
 from gankit.errors import CheckpointError, ConfigError
 
 
-def build_trainer(cfg: Config, run_dir: str | os.PathLike | None) -> Trainer:
-    """The model and batch provider the config names (by registry), on a Trainer."""
+def build_trainer(
+    cfg: Config, run_dir: str | os.PathLike | None, *, callbacks: Sequence[Any] = ()
+) -> Trainer:
+    """The model and batch provider the config names (by registry), on a Trainer (with extra
+    `callbacks`, e.g. the tuner's intermediate evaluations)."""
     import torch
 
     from gankit.registry import family
@@ -30,6 +35,7 @@ def build_trainer(cfg: Config, run_dir: str | os.PathLike | None) -> Trainer:
         cfg.train,
         run_dir,
         ctx=ctx,
+        callbacks=callbacks,
         config_writer=lambda d: save_config(cfg, Path(d) / "config.yaml"),
     )
 
@@ -41,7 +47,9 @@ def _fit(trainer: Trainer) -> Run:
         shutdown(trainer.ctx)
 
 
-def train(cfg: Config, out: str | os.PathLike | None = None) -> Run:
+def train(
+    cfg: Config, out: str | os.PathLike | None = None, *, callbacks: Sequence[Any] = ()
+) -> Run:
     """Train a model as configured; the run directory is `out` or `cfg.out`."""
     run_dir = Path(out or cfg.out)
     if (run_dir / "state.pt").exists():
@@ -49,7 +57,7 @@ def train(cfg: Config, out: str | os.PathLike | None = None) -> Run:
             f"{run_dir} already holds a run; resume it with `gankit train --resume "
             f"{run_dir}` or choose another --out"
         )
-    return _fit(build_trainer(cfg, run_dir))
+    return _fit(build_trainer(cfg, run_dir, callbacks=callbacks))
 
 
 def resume(run_dir: str | os.PathLike, overrides: list[str] | None = None) -> Run:
