@@ -108,6 +108,7 @@ EVAL_METRICS = (
     "modes",
     "conditional_accuracy",
     "cas",
+    "intra_fd",
 )
 
 

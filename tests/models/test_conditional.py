@@ -193,9 +193,12 @@ def test_samples_are_classified_as_their_label(trained):
     record = conditional_accuracy(gen, n_per_class=30, seed=0)
     assert record.value > 0.5  # chance is 0.1
     assert len(record.details["per_class"]) == 10 and record.extractor == "digits-classifier"
-    scores = evaluate(trained, ["conditional_accuracy", "cas"], n=200, write=False)
+    scores = evaluate(trained, ["conditional_accuracy", "cas", "intra_fd"], n=200, write=False)
     assert scores["conditional_accuracy"]["n_fake"] == 200
     assert 0.0 <= scores["cas"]["value"] <= 1.0 and scores["cas"]["details"]["train_on_real"] > 0.8
+    intra = scores["intra_fd"]
+    assert len(intra["details"]["per_class"]) == 10
+    assert intra["details"]["floor"] == pytest.approx(1.5346, abs=1e-3)  # real held-out vs train
 
 
 def test_sample_labels_are_validated(trained):

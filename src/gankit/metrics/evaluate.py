@@ -41,8 +41,9 @@ ALL_METRICS = (
     "modes",
     "conditional_accuracy",
     "cas",
+    "intra_fd",
 )
-CONDITIONAL_METRICS = ("conditional_accuracy", "cas")
+CONDITIONAL_METRICS = ("conditional_accuracy", "cas", "intra_fd")
 TOY_STD = {"ring": 0.01, "grid": 0.05}
 
 
@@ -422,8 +423,8 @@ def _records_for(
 
 
 def _conditional_records(gen: Any, wanted: set[str], n: int, seed: int) -> list[MetricRecord]:
-    """Conditional accuracy and CAS of a class-conditional digits generator (n / 10 per class);
-    nothing for other generators."""
+    """Conditional accuracy and CAS (n / 10 samples per class) and intra-class FD of a
+    class-conditional digits generator; nothing for other generators."""
     from gankit.metrics import conditional
 
     if gen.num_classes != 10 or tuple(gen.output_shape) != conditional.DIGITS_SHAPE:
@@ -434,6 +435,8 @@ def _conditional_records(gen: Any, wanted: set[str], n: int, seed: int) -> list[
         out.append(conditional.conditional_accuracy(gen, per_class, seed))
     if "cas" in wanted:
         out.append(conditional.classification_accuracy_score(gen, per_class, seed))
+    if "intra_fd" in wanted:
+        out.append(conditional.intra_class_fd(gen, seed))
     return out
 
 
