@@ -9,7 +9,9 @@ classifier (`configs/digits-acgan.yaml`) — trained per seed and scored with:
   generated labelled digits, tested on the real held-out split; beside it train-on-real;
 * digits-FD: 5 disjoint class-balanced sets of 360 generated digits (36 per class, the held-out
   split's size) against the train split, as `gankit bench digits` scores the unconditional
-  recipes.
+  recipes;
+* intra-class FD: per class, the class's train digits against generated sets of the held-out
+  class size (~36), 5 sets, averaged over classes (`gankit.metrics.conditional.intra_class_fd`).
 
 The floor row is the real held-out split scored the same way (its conditional accuracy is the
 classifier's accuracy on it, its CAS the train-on-real accuracy).
@@ -28,14 +30,17 @@ from gankit.metrics.conditional import (
     class_samples,
     classification_accuracy_score,
     conditional_accuracy,
+    intra_class_fd,
+    intra_class_floor,
 )
 
 RECIPES = {"projection": "digits-cgan.yaml", "acgan": "digits-acgan.yaml"}
 QUICK = ["train.steps=30", "model.g_width=8", "model.d_width=8", "model.latent_dim=16"]
 N_PER_CLASS = 500
 FD_CHUNKS = 5
-KEYS = ("conditional_accuracy", "cas", "fd")
-GOALS = {"conditional_accuracy": 0.97, "cas": 0.90}  # issue 12
+KEYS = ("conditional_accuracy", "cas", "fd", "intra_fd")
+# issue 12: accuracy and CAS at least these; intra-class FD within 2x its real floor
+GOALS = {"conditional_accuracy": 0.97, "cas": 0.90, "intra_fd_over_floor": 2.0}
 
 
 def _fd_chunks(gen: Any, seed: int, chunks: int) -> float:
@@ -67,6 +72,7 @@ def _floor() -> dict[str, float]:
         "conditional_accuracy": float((ext.logits(held).argmax(1) == held_y).float().mean()),
         "cas": train_on_real_accuracy(),
         "fd": frechet_distance(real=ext.features(real), fake=ext.features(held)),
+        "intra_fd": sum(intra_class_floor()) / 10,
     }
 
 
@@ -93,12 +99,15 @@ def train_and_score(config: str, seed: int, extra: list[str], quick: bool) -> di
         acc = conditional_accuracy(gen, per_class, seed=2333)
         cas = classification_accuracy_score(gen, per_class, seed=2333)
         fd = _fd_chunks(gen, 2333, 1 if quick else FD_CHUNKS)
+        intra = intra_class_fd(gen, seed=2333, chunks=1 if quick else FD_CHUNKS)
     return {
         "conditional_accuracy": acc.value,
         "per_class_accuracy": acc.details["per_class"],
         "cas": cas.value,
         "train_on_real": cas.details["train_on_real"],
         "fd": fd,
+        "intra_fd": intra.value,
+        "intra_fd_per_class": intra.details["per_class"],
         "train_seconds": took,
     }
 
@@ -112,7 +121,7 @@ def run(quick: bool = False, seeds: int | None = None) -> dict[str, Any]:
         per_seed = [train_and_score(config, seed, extra, quick) for seed in range(n_seeds)]
         rows[name] = _summary(per_seed, f"configs/{config}")
     table = format_table(
-        ["row", "seeds", "cond. accuracy", "CAS", "digits-FD"],
+        ["row", "seeds", "cond. accuracy", "CAS", "digits-FD", "intra-class FD"],
         [[name, len(r["per_seed"])] + [_fmt(r[k]) for k in KEYS] for name, r in rows.items()],
     )
     return {
@@ -122,6 +131,9 @@ def run(quick: bool = False, seeds: int | None = None) -> dict[str, Any]:
             "cas": f"{CAS_CLASSIFIER}; trained on the same generated samples, tested on "
             "load_digits('test') (n=360)",
             "fd": f"{1 if quick else FD_CHUNKS} class-balanced sets of 360 vs load_digits('train')",
+            "intra_fd": "per class: FD of the class's train digits vs generated sets of the "
+            "held-out class size (mean over as many sets as digits-FD), averaged over classes; "
+            "floor: the held-out class itself",
             "seeds": n_seeds,
             "overrides": extra,
         },
