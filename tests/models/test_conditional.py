@@ -317,6 +317,7 @@ def test_quick_conditional_bench(tmp_path):
     floor = rows["held-out real (floor)"]
     assert floor["fd"]["mean"] == pytest.approx(0.250, abs=0.005)  # docs/benchmarks.md floor
     assert floor["conditional_accuracy"]["mean"] > 0.95 and floor["cas"]["mean"] > 0.9
+    assert floor["intra_fd"]["mean"] == pytest.approx(1.5346, abs=1e-3)
     for name in ("projection", "acgan"):
         (seed,) = rows[name]["per_seed"]
         assert len(seed["per_class_accuracy"]) == 10 and 0 <= seed["cas"] <= 1
