@@ -149,7 +149,23 @@ def test_acgan_losses_by_hand():
     assert loss_g == pytest.approx(0.41003759 + 0.51986039)
 
 
-# --- the engine: recipes, resume -----------------------------------------------------------------
+# --- the engine: labels in batches, recipes, resume -----------------------------------------------
+@pytest.mark.parametrize(
+    ("data", "classes"),
+    [(["data.name=digits"], 10), (["data.name=stacked-digits", "data.n_samples=64"], 1000)],
+)
+def test_batches_carry_the_dataset_labels(data, classes):
+    from gankit.data.source import TensorBatches, load_dataset
+
+    dataset = load_dataset(load_config(None, data).data)
+    batches = TensorBatches(dataset, 16, seed=3)
+    batch = batches.batch(5)
+    idx = batches.sampler.indices(5)
+    assert batch.labels is not None and torch.equal(batch.labels, dataset.labels[idx])
+    assert batch.labels.dtype == torch.int64 and int(batch.labels.min()) >= 0
+    assert int(dataset.labels.max()) < classes
+
+
 @pytest.mark.parametrize("recipe", ["configs/digits-cgan.yaml", "configs/digits-acgan.yaml"])
 def test_recipes_load(recipe):
     cfg = load_config(recipe)
