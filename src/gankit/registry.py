@@ -150,7 +150,7 @@ KINDS: dict[str, Kind] = {
         VAE_KIND,
         "gankit.models.vae:load_vae",
         "gankit.serve.models:serve_vae",
-        _GEN_REQUESTS,
+        (*_GEN_REQUESTS, "EncodeRequest"),
         None,
         frozenset({"image", "encoder"}),
     ),

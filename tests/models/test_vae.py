@@ -194,6 +194,16 @@ def test_served_by_the_generate_routes(tmp_path):
         assert reply.status_code == 200, reply.text
         bad = {"model": "vae", "n": 2, "rejection": True}
         assert client.post("/v1/generate", json=bad, headers=headers).status_code == 422
+        x = load_digits("test")[0][:3]
+        body = {"model": "vae", "x": x.reshape(3, -1).tolist()}
+        reply = client.post("/v1/encode", json=body, headers=headers)
+        assert reply.status_code == 200, reply.text
+        mu, logvar = load_vae(run.path).encode(x, variance=True)
+        assert torch.allclose(torch.tensor(reply.json()["z"]), mu, atol=1e-6)
+        assert torch.allclose(torch.tensor(reply.json()["logvar"]), logvar, atol=1e-6)
+        short = {"model": "vae", "x": [[0.0] * 63]}
+        reply = client.post("/v1/encode", json=short, headers=headers)
+        assert reply.status_code == 422 and reply.json()["detail"][0]["loc"] == ["body", "x", 0]
 
 
 def test_bench_protocol_pieces():

@@ -58,6 +58,8 @@ from gankit.serve.models import (
 )
 from gankit.serve.schemas import (
     DecodeRequest,
+    EncodeRequest,
+    EncodeResponse,
     ErrorResponse,
     GenerateRequest,
     ImputeRequest,
@@ -411,6 +413,7 @@ def _publish_model_names(app: FastAPI, service: Service) -> None:
                 ("GenerateRequest", "n", "maximum", limits.max_n),
                 ("LatentRequest", "n", "maximum", limits.max_n),
                 ("DecodeRequest", "z", "maxItems", limits.max_n),
+                ("EncodeRequest", "x", "maxItems", limits.max_n),
                 ("SynthesizeRequest", "n", "maximum", limits.max_rows),
                 ("ImputeRequest", "rows", "maxItems", limits.max_rows),
             ]:
@@ -597,6 +600,28 @@ def _add_generator_routes(app: FastAPI, service: Service, scope: Callable) -> No
         labels = model.labels_for(len(req.z), 0, req.labels)
         samples = await service.decode(model, z, labels)
         return render_samples(model, samples, labels, req.format)
+
+    @app.post(
+        "/v1/encode",
+        tags=["generate"],
+        response_model=EncodeResponse,
+        responses=documented(*AUTH, 400, 404, 413, 422),
+        dependencies=[scope("generate")],
+    )
+    async def encode(req: EncodeRequest, request: Request) -> Response:
+        """Posterior means and log-variances of given samples (models with an encoder)."""
+        model = service.model(request, req.model, REQUEST_KINDS["EncodeRequest"])
+        assert isinstance(model, GeneratorModel)
+        service.check_n(request, len(req.x), "x")
+        size = math.prod(model.output_shape)
+        for i, values in enumerate(req.x):
+            if len(values) != size:
+                raise _validation(("body", "x", i), f"expected {size} values, got {len(values)}")
+            if any(abs(v) > Z_LIMIT for v in values):
+                raise _validation(("body", "x", i), f"values must lie in [-{Z_LIMIT}, {Z_LIMIT}]")
+        x = torch.tensor(req.x, dtype=torch.float32).view(len(req.x), *model.output_shape)
+        mu, logvar = await service.run(model.encode, x, inline=len(x) <= INLINE_MAX_SAMPLES)
+        return _json({"model": model.name, "z": mu.tolist(), "logvar": logvar.tolist()})
 
 
 def _add_tabular_routes(app: FastAPI, service: Service, scope: Callable) -> None:

@@ -150,6 +150,11 @@ class GeneratorModel(ServedModel):
         self._decode = run
         self.runtime = "onnx"
 
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior means and log-variances of samples `[n, *output_shape]` (VAEs)."""
+        with torch.inference_mode():
+            return self.generator.encode(x, variance=True)
+
     def to_uint8(self, samples: np.ndarray) -> np.ndarray:
         """`[n, C, H, W]` samples -> `[n, H, W, C]` uint8 for PNG encoding."""
         lo, hi = self.data_range or (-1.0, 1.0)

@@ -67,6 +67,14 @@ class DecodeRequest(_Strict):
     format: Literal["array", "png", "grid"] = "array"
 
 
+class EncodeRequest(_Strict):
+    """Encode given samples (models with an encoder: VAEs). Each sample is flattened row-major
+    to the model's `prod(output_shape)` values, |value| <= 100."""
+
+    model: str = Field(min_length=1, max_length=200)
+    x: list[list[float]] = Field(min_length=1)
+
+
 class ImputeRequest(_Strict):
     """Rows as objects column -> value; `null` (or an absent column) marks a missing value."""
 
@@ -101,6 +109,15 @@ class LatentResponse(BaseModel):
     model_config = ConfigDict(protected_namespaces=())
     model: str
     z: list[list[float]]
+
+
+class EncodeResponse(BaseModel):
+    """Posterior means `z` and log-variances `logvar`, each `[n, latent_dim]`."""
+
+    model_config = ConfigDict(protected_namespaces=())
+    model: str
+    z: list[list[float]]
+    logvar: list[list[float]]
 
 
 class RowsResponse(BaseModel):
