@@ -85,6 +85,14 @@ def test_fit_sample_and_privacy(fitted):
         TabularVAE().sample(3)
     with pytest.raises(DataError, match="missing values"):
         TabularVAE(n_steps=1).fit(df.assign(x=np.nan))
+    with pytest.raises(ConfigError, match="discrete"):
+        TabularVAE(discrete="mode").fit(df)
+    fitted.discrete = "sample"  # categories drawn from the softmax instead of its argmax
+    try:
+        drawn = fitted.sample(50, seed=1)
+    finally:
+        fitted.discrete = "argmax"
+    assert set(drawn["c"]) <= {"a", "b"} and not drawn.equals(synth)
 
 
 def test_resume_is_bit_identical(tmp_path):

@@ -1,6 +1,7 @@
 """`gankit bench synth`: TabularGAN against the `ctgan` package, same steps and same wall time.
 
-TabularVAE (TVAE) runs beside TabularGAN with the same steps ("gankit TVAE" rows).
+TabularVAE (TVAE) runs beside TabularGAN with the same steps ("gankit TVAE" rows), and ctgan's
+TVAE beside it when the package is installed ("ctgan TVAE (same steps)").
 
 Protocol: scikit-learn's breast_cancer and wine as DataFrames with `target` as a string
 discrete column; per seed a 70/30 stratified split; each synthesizer is fitted on the 70%
@@ -103,7 +104,8 @@ def _ctgan():
 
 
 def fit_ctgan(ctgan_cls, train: pd.DataFrame, steps: int, seed: int):
-    """ctgan with its defaults (batch 500, pac 10); epochs = steps since n < 500."""
+    """ctgan's CTGAN (or TVAE) with its defaults (batch 500; CTGAN pac 10); epochs = steps
+    since n < 500."""
     model = ctgan_cls(epochs=steps, batch_size=500, verbose=False)
     model.set_random_state(seed)
     start = time.perf_counter()
@@ -201,6 +203,12 @@ def _run_seed(per, train, test, seed, steps, ctgan_cls) -> None:
         row = scores(model, ct.sample(len(train)), train, test, seed)
         row.update(seconds=t_equal, steps=equal)
         per.setdefault("ctgan (same wall time)", []).append(row)
+        from ctgan import TVAE  # the package's TVAE beside TabularVAE, same steps
+
+        ct, ct_seconds = fit_ctgan(TVAE, train, steps, seed)
+        row = scores(tvae, ct.sample(len(train)), train, test, seed)
+        row.update(seconds=ct_seconds, steps=steps)
+        per.setdefault("ctgan TVAE (same steps)", []).append(row)
 
 
 def _ctgan_train_seconds(ctgan_cls, train: pd.DataFrame, total: float) -> float:

@@ -133,10 +133,10 @@ def synth_fit_file(
     from gankit.tabular.synthesizer import TabularGAN
     from gankit.tabular.tvae import TabularVAE
 
-    if model not in ("gan", "vae"):
-        raise ConfigError(f"model = {model!r} is not allowed; choose gan or vae")
-    estimator = TabularGAN if model == "gan" else TabularVAE
-    model = estimator(n_steps=steps, random_state=seed, **params)
+    estimators = {"gan": TabularGAN, "vae": TabularVAE}
+    if model not in estimators:
+        raise ConfigError(f"model = {model!r} is not allowed; choose one of {list(estimators)}")
+    model = estimators[model](n_steps=steps, random_state=seed, **params)
     model.fit(
         read_csv(data, delimiter),
         discrete_columns=list(discrete),
