@@ -443,17 +443,19 @@ def _retried(trials: list) -> set[int]:
     return out
 
 
-def run_worker(study: Any, objective: Callable, n_trials: int, poll: float = 0.5) -> None:
+def run_worker(
+    study: Any, storage: Any, objective: Callable, n_trials: int, poll: float = 0.5
+) -> None:
     """Run trials until the study holds `n_trials` of them (every worker of the study counts)
     and none is still running: a trial whose worker died is failed once its heartbeat is
     stale, re-queued with the same parameters, and run here."""
     _optuna()
-    from optuna.storages import fail_stale_trials
+    from optuna.storages import RDBStorage, fail_stale_trials
     from optuna.trial import TrialState
 
-    heartbeat = getattr(study._storage, "heartbeat_interval", None)  # None: in memory
+    heartbeat = isinstance(storage, RDBStorage)  # in memory: one process, nothing goes stale
     while True:
-        if heartbeat is not None:
+        if heartbeat:
             fail_stale_trials(study)
         trials = study.get_trials(deepcopy=False)
         retried = _retried(trials)
@@ -462,7 +464,7 @@ def run_worker(study: Any, objective: Callable, n_trials: int, poll: float = 0.5
         if waiting or len(counted) < n_trials:
             study.optimize(objective, n_trials=1, catch=(TrainingError,), gc_after_trial=False)
             continue
-        if any(t.state == TrialState.RUNNING for t in counted) and heartbeat is not None:
+        if any(t.state == TrialState.RUNNING for t in counted) and heartbeat:
             time.sleep(poll)  # another worker's trial: wait for it, or for its heartbeat to stop
             continue
         return
@@ -555,7 +557,7 @@ def _settings_study(s: TuneSettings, space: list[Param]):
     )
     seed = None if s.seed is None else s.seed + s.worker
     sampler = make_sampler(s.sampler, space, s.n_trials, seed)
-    return open_study(storage, s.study, s.direction, sampler, pruner)
+    return open_study(storage, s.study, s.direction, sampler, pruner), storage
 
 
 def _work(s: TuneSettings) -> None:
@@ -565,8 +567,8 @@ def _work(s: TuneSettings) -> None:
     if "OMP_NUM_THREADS" in os.environ:
         torch.set_num_threads(max(1, int(os.environ["OMP_NUM_THREADS"])))
     space = parse_space(s.space, s.space_file or "space")
-    study = _settings_study(s, space)
-    run_worker(study, _objective(s, space), s.n_trials)
+    study, storage = _settings_study(s, space)
+    run_worker(study, storage, _objective(s, space), s.n_trials)
 
 
 @dataclass
@@ -661,7 +663,7 @@ def tune(
             if child.poll() is None:
                 child.terminate()
     seconds = time.perf_counter() - start
-    study = _settings_study(settings, params)
+    study, _ = _settings_study(settings, params)
     return write_outputs(study, settings, params, seconds, command)
 
 
@@ -965,8 +967,9 @@ def tune_estimator(
                     check()
                 except GankitError as exc:
                     raise ConfigError(f"space: {p.key} = {value!r}: {exc}") from exc
+    rdb = open_storage(storage, heartbeat)
     study = open_study(
-        open_storage(storage, heartbeat),
+        rdb,
         study_name or f"{name}-{label}",
         direction,
         make_sampler(sampler, space_params, n_trials, seed),
@@ -984,7 +987,7 @@ def tune_estimator(
             raise TrainingError(f"score is {value}")
         return value
 
-    run_worker(study, objective, n_trials)
+    run_worker(study, rdb, objective, n_trials)
     best = study.best_trial
     by_key = {p.key: p for p in space_params}
     best_params = {k: by_key[k].decode(v) for k, v in best.params.items()}
