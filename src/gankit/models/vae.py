@@ -150,11 +150,12 @@ def elbo_terms(
     enc: nn.Module | None = None,
     dec: nn.Module | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(log p(x|z), KL) per sample for one reparameterised z = mu + sigma * eps."""
+    """(log p(x|z), KL) per sample for one reparameterised z = mu + sigma * eps; the networks
+    may run under autocast, the terms are computed in float32."""
     enc, dec = enc or parts.enc, dec or parts.dec
-    mu, logvar = enc(x)
+    mu, logvar = (t.float() for t in enc(x))
     z = mu + torch.exp(0.5 * logvar) * eps.to(mu)
-    return parts.log_px(dec(z), x, dec), gaussian_kl(mu, logvar)
+    return parts.log_px(dec(z).float(), x.float(), dec), gaussian_kl(mu, logvar)
 
 
 def _parts(model: Any) -> Parts:
