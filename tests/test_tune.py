@@ -396,3 +396,29 @@ def test_gan_imputer_still_works_in_grid_search_cv():
     assert search.best_params_["alpha"] in (1.0, 10.0)
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
     assert not np.isnan(search.best_estimator_.transform(holed)[hidden]).any()
+
+
+def test_shipped_spaces_fit_their_recipes():
+    from gankit.tune import check_space
+
+    for config, space in [("ring-gan", "ring"), ("digits-dcgan", "digits")]:
+        path = ROOT / "configs" / "spaces" / f"{space}.yaml"
+        check_space(ROOT / "configs" / f"{config}.yaml", parse_space(path), (), str(path))
+
+
+def test_digits_metrics_score_a_tiny_run(tmp_path):
+    from .conftest import TINY_DIGITS
+
+    space = {"train.lr_g": {"log_uniform": [1e-4, 1e-3]}}
+    result = tune(
+        ROOT / "configs" / "digits-dcgan.yaml",
+        space,
+        n_trials=1,
+        metric="digits_fd",
+        out=tmp_path / "d",
+        overrides=[*TINY_DIGITS, "train.ema=0"],
+        prune_every=3,
+    )
+    (trial,) = result.study.get_trials()
+    assert trial.value == pytest.approx(trial.user_attrs["digits_fd"]) and trial.value > 0
+    assert 0 <= trial.user_attrs["precision"] <= 1 and 0 <= trial.user_attrs["recall"] <= 1
