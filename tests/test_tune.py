@@ -422,3 +422,14 @@ def test_digits_metrics_score_a_tiny_run(tmp_path):
     (trial,) = result.study.get_trials()
     assert trial.value == pytest.approx(trial.user_attrs["digits_fd"]) and trial.value > 0
     assert 0 <= trial.user_attrs["precision"] <= 1 and 0 <= trial.user_attrs["recall"] <= 1
+
+
+def test_unreachable_storage_and_reused_out_are_clear_errors(tmp_path):
+    with pytest.raises(ConfigError, match=r"cannot open the study storage postgresql") as err:
+        open_storage("postgresql://gankit:secret@127.0.0.1:1/none", heartbeat=1)
+    assert "secret" not in str(err.value) and "gankit:***@127.0.0.1:1" in str(err.value)
+    out = tmp_path / "o"
+    tune(RING, SPACE, n_trials=1, metric="modes", out=out, overrides=TINY, prune_every=0)
+    (out / "study.db").unlink()  # a new study would number its trials from 0 again
+    with pytest.raises(ConfigError, match="trial-0000 already holds a run of another study"):
+        tune(RING, SPACE, n_trials=1, metric="modes", out=out, overrides=TINY, prune_every=0)

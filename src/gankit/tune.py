@@ -524,6 +524,11 @@ def _objective(s: TuneSettings, space: list[Param]) -> Callable:
     def objective(trial: Any) -> float:
         params = {p.key: p.suggest(trial) for p in space}
         run_dir = Path(s.out) / f"trial-{trial.number:04d}"
+        if (run_dir / "state.pt").exists():
+            raise ConfigError(
+                f"{run_dir} already holds a run of another study (trial numbers start again "
+                "in a new storage); choose another --out or the storage of that study"
+            )
         trial.set_user_attr("run_dir", str(run_dir))
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         cfg = trial_config(s.config, s.overrides, params, out=str(run_dir))
