@@ -118,6 +118,16 @@ def test_cli_user_errors_are_one_line(tmp_path, capsys):
     assert code == 2 and len(err) == 1 and err[0].startswith("gankit: error: unknown metric")
 
 
+def test_tune_help_imports_neither_torch_nor_optuna():
+    code = (
+        "import sys\nfrom gankit.cli import main\ntry:\n    main(['tune', '--help'])\n"
+        "except SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('torch', 'optuna', 'sqlalchemy') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "--space" in done.stdout and done.stdout.strip().endswith("[]"), done.stderr
+
+
 # --- a study on the ring ------------------------------------------------------------------------
 def test_tune_ring_writes_trials_best_recipe_and_summary(tmp_path, capsys):
     space = write_space(tmp_path / "space.yaml", SPACE)
