@@ -151,7 +151,7 @@ KINDS: dict[str, Kind] = {
         "gankit.models.vae:load_vae",
         "gankit.serve.models:serve_vae",
         (*_GEN_REQUESTS, "EncodeRequest"),
-        None,
+        "gankit.models.vae:export_vae",
         frozenset({"image", "encoder"}),
     ),
     TABULAR_VAE: Kind(

@@ -254,3 +254,30 @@ def _tvae_dir(tmp_path):
     df = pd.DataFrame({"x": rng.normal(size=40), "c": rng.choice(["a", "b"], size=40)})
     model = TabularVAE(n_steps=2, hidden=(8,), latent_dim=2, random_state=0).fit(df, ["c"])
     return model.save(tmp_path / "tvae")
+
+
+def test_onnx_export_is_served(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from gankit.export import export_model
+    from gankit.serve import KeyStore, ServeOptions, create_app
+    from gankit.serve.auth import make_key
+
+    run = train(vae_config("train.steps=2"), tmp_path / "vae")
+    report = export_model(run.path, tmp_path / "exported", exporter="torchscript")
+    assert report["parity_max_abs"] < 1e-4
+    spec = json.loads((tmp_path / "exported/model.json").read_text())
+    assert spec["onnx"]["inputs"] == ["z"]
+    load_vae(tmp_path / "exported")  # still a sealed, loadable VAE directory
+    with pytest.raises(ConfigError, match="prune"):
+        export_model(run.path, tmp_path / "pruned", prune=0.5)
+    key, record = make_key("gen", ["generate"])
+    options = ServeOptions(keys=KeyStore([record]), audit_log=tmp_path / "audit.jsonl")
+    with TestClient(create_app([tmp_path / "exported"], options=options)) as client:
+        info = client.get("/v1/models", headers={"X-API-Key": key}).json()
+        assert info["models"][0]["runtime"] == "onnx"
+        body = {"model": "exported", "n": 3, "seed": 1}
+        reply = client.post("/v1/generate", json=body, headers={"X-API-Key": key})
+        assert reply.status_code == 200, reply.text
+        expected = load_vae(run.path).sample(3, seed=1)
+        assert torch.allclose(torch.tensor(reply.json()["data"]), expected, atol=1e-4)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -523,6 +524,58 @@ class LoadedVAE:
 
     def rejection_sampler(self, *args: Any, **kwargs: Any) -> Any:
         raise ConfigError("a VAE has no discriminator: sample it without rejection")
+
+
+class DecoderMean(nn.Module):
+    """z -> the decoder's mean shaped like the data: what ONNX export and ONNX serving run."""
+
+    def __init__(self, vae: LoadedVAE) -> None:
+        super().__init__()
+        self.dec, self.parts, self.shape = vae.dec, vae.parts(), vae.output_shape
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.parts.mean(self.dec(z)).reshape(z.shape[0], *self.shape)
+
+
+def export_vae(
+    model_dir: str | os.PathLike,
+    out: str | os.PathLike | None = None,
+    quantize: bool = False,
+    prune: float = 0.0,
+    exporter: str = "dynamo",
+) -> dict[str, Any]:
+    """Export a VAE's decoder (z -> decoder mean) to ONNX, checked for parity, and record it in
+    model.json as generators do (`gankit export`, `gankit serve --runtime onnx`)."""
+    from pathlib import Path
+
+    from gankit import export as ex
+    from gankit.modeldir import verify_model_dir, write_spec
+
+    if prune:
+        raise ConfigError("--prune is not available for a VAE (its encoder shares the file)")
+    src = Path(model_dir)
+    spec = verify_model_dir(src)
+    dst = Path(out) if out is not None else src
+    if dst != src:
+        spec = ex._write_copy(src, dst, spec, None, 0.0)
+    vae = load_vae(dst)
+    module = DecoderMean(vae).eval()
+    start = time.perf_counter()
+    path = ex.export_onnx(module, vae.latent_dim, dst / ex.ONNX_FILE, exporter)
+    report: dict[str, Any] = {
+        "model_dir": str(dst),
+        "export_s": round(time.perf_counter() - start, 2),
+    }
+    error = ex._checked_parity(module, path, vae.latent_dim)
+    spec["onnx"] = ex._entry(path, exporter, error)
+    report.update(onnx=str(path), onnx_bytes=path.stat().st_size, parity_max_abs=error)
+    if quantize:
+        int8 = ex.quantize_int8(path, dst / ex.INT8_FILE)
+        quantized = ex.parity(module, int8, vae.latent_dim)
+        spec["onnx_int8"] = ex._entry(int8, "onnxruntime.quantize_dynamic(QInt8)", quantized)
+        report.update(onnx_int8=str(int8), int8_max_abs=quantized)
+    write_spec(dst, spec)  # re-sealed: spec_sha256 covers the new entries
+    return report
 
 
 def check_vae_spec(path: Any, spec: dict[str, Any]) -> None:

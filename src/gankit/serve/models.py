@@ -399,12 +399,19 @@ def serve_synth(directory: Path, spec: dict[str, Any], options: LoadOptions) -> 
 
 
 def serve_vae(directory: Path, spec: dict[str, Any], options: LoadOptions) -> ServedModel:
-    """A VAE's decoder behind the generate, latent and decode routes (torch only)."""
+    """A VAE: its decoder behind the generate, latent and decode routes (torch, or ONNX Runtime
+    after `gankit export`), its encoder behind encode (torch)."""
     from gankit.models.vae import load_vae
 
-    if options.runtime in ("onnx", "onnx-int8"):
-        raise CheckpointError(f"{directory}: a VAE has no ONNX export; serve it with torch")
-    return GeneratorModel(_name(directory, spec), load_vae(directory), directory)
+    model = GeneratorModel(_name(directory, spec), load_vae(directory), directory)
+    runtime = options.runtime
+    if runtime == "auto":  # the decoder in ONNX Runtime when an export is recorded
+        runtime = "onnx" if "onnx" in spec else "torch"
+    if runtime in ("onnx", "onnx-int8"):
+        key = "onnx" if runtime == "onnx" else "onnx_int8"
+        model.use_onnx(verified_onnx(directory, spec, key), options.threads)
+        model.runtime = runtime
+    return model
 
 
 def serve_tvae(directory: Path, spec: dict[str, Any], options: LoadOptions) -> ServedModel:
