@@ -305,6 +305,8 @@ def build(cfg) -> tuple[VAE, Any]:
 class VAE(GenerativeModel):
     """Encoder `enc` and decoder `dec`, one optimizer `vae`, the ELBO as the step."""
 
+    ema_network = None  # no weight average: the bound needs the encoder and decoder as trained
+
     def __init__(self, cfg, dataset) -> None:
         super().__init__()
         self.cfg, self.dataset = cfg, dataset

@@ -112,6 +112,8 @@ class Rows:
 class TVAE(GenerativeModel):
     """Encoder `enc` and decoder `dec` on encoded rows; one Adam `vae`; the ELBO step."""
 
+    ema_network = None
+
     def __init__(
         self,
         spans: list[Span],
