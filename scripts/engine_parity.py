@@ -6,7 +6,8 @@
 measurement runs in a fresh subprocess with PYTHONPATH set to the old or the new `src`,
 alternating old/new so both see the same machine load. One torch thread per process.
 
-Parts: `speed` (DCGAN steps per CPU-second through the library's training step; TabularGAN
+Parts: `bitident` (ring best recipe, seed 2, 6,000 steps: SHA-256 of G), `tabspeed` (TabularGAN
+ms/step on breast, 200 steps after a warm-up; use --repeat 3), `speed` (DCGAN steps per CPU-second through the library's training step; TabularGAN
 ms/step on breast; a GANImputer fit on breast), `impute` (20% MCAR RMSE, breast/wine/iris,
 seeds 0-2, GANImputer and the GAIN baseline on seed 0), `synth` (breast and wine, seeds 0-1,
 600 steps: utility, fidelity, DCR), `gain` (the GAIN baseline, breast and wine, seeds 0-2),
@@ -129,7 +130,36 @@ for name in ("breast", "wine"):
         RESULT[f"{name}/{seed}"] = scaled_rmse(x, gain_impute(holed, seed=seed), observed)
 """
 
+BITIDENT = """
+import hashlib
+from gankit.config import load_config
+cfg = load_config("configs/ring-best.yaml", ["train.seed=2", "data.seed=2", "train.progress=false",
+    "train.checkpoint_every=6000", "train.sample_every=6000", "train.log_every=30"])
+try:
+    from gankit.engine.runs import build_trainer
+    t = build_trainer(cfg, None); t.fit(); g = t.model.sampling_network("g")
+except ImportError:
+    import tempfile
+    from gankit.train import Trainer
+    t = Trainer(cfg, tempfile.mkdtemp()); t.fit()
+    g = t.ema.shadow if t.ema is not None else t.generator
+blob = b"".join(p.detach().numpy().tobytes() for p in g.state_dict().values())
+RESULT = {"sha256_g": hashlib.sha256(blob).hexdigest()}
+"""
+
+TABSPEED = """
+import time
+from sklearn.datasets import load_breast_cancer
+from gankit.tabular import TabularGAN
+data = load_breast_cancer(as_frame=True).frame
+TabularGAN(n_steps=2, random_state=0).fit(data, ["target"])
+m = TabularGAN(n_steps=200, random_state=0).fit(data, ["target"])
+RESULT = {"tabgan_ms_per_step": 1000 * m.train_seconds_ / 200}
+"""
+
 PARTS = {
+    "bitident": BITIDENT,
+    "tabspeed": TABSPEED,
     "speed": SPEED,
     "impute": IMPUTE,
     "gain": GAIN,
