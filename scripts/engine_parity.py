@@ -7,8 +7,9 @@ measurement runs in a fresh subprocess with PYTHONPATH set to the old or the new
 alternating old/new so both see the same machine load. One torch thread per process.
 
 Parts: `bitident` (ring best recipe, seed 2, 6,000 steps: SHA-256 of G), `tabspeed` (TabularGAN
-ms/step on breast, 200 steps after a warm-up; use --repeat 3), `speed` (DCGAN steps per CPU-second through the library's training step; TabularGAN
-ms/step on breast; a GANImputer fit on breast), `impute` (20% MCAR RMSE, breast/wine/iris,
+ms/step on breast, 200 steps after a warm-up; use --repeat 3), `speed` (DCGAN steps per
+CPU-second through the library's training step; TabularGAN ms/step on breast; a GANImputer fit
+on breast), `impute` (20% MCAR RMSE, breast/wine/iris,
 seeds 0-2, GANImputer and the GAIN baseline on seed 0), `synth` (breast and wine, seeds 0-1,
 600 steps: utility, fidelity, DCR), `gain` (the GAIN baseline, breast and wine, seeds 0-2),
 `ring` and `grid` (the best recipes, seeds 0-2, new engine only: the committed 5-seed rows are
