@@ -439,7 +439,7 @@ def test_unreachable_storage_and_reused_out_are_clear_errors(tmp_path):
         open_storage("postgresql://gankit:secret@127.0.0.1:1/none", heartbeat=1)
     assert "secret" not in str(err.value) and "gankit:***@127.0.0.1:1" in str(err.value)
     out = tmp_path / "o"
-    tune(RING, SPACE, n_trials=1, metric="modes", out=out, overrides=TINY, prune_every=0)
-    (out / "study.db").unlink()  # a new study would number its trials from 0 again
+    (out / "trial-0000").mkdir(parents=True)  # left by a study in another storage
+    (out / "trial-0000" / "state.pt").write_bytes(b"")
     with pytest.raises(ConfigError, match="trial-0000 already holds a run of another study"):
         tune(RING, SPACE, n_trials=1, metric="modes", out=out, overrides=TINY, prune_every=0)

@@ -365,7 +365,7 @@ def open_storage(url: str | None, heartbeat: int = HEARTBEAT):
                 "(or pip install 'psycopg[binary]')"
             ) from exc
     from optuna import storages
-    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
     # Optuna >= 4.9 names the retry "heartbeat stale"; older releases "failed trial"
     if "heartbeat_stale_trial_callback" in inspect.signature(storages.RDBStorage).parameters:
@@ -388,6 +388,8 @@ def open_storage(url: str | None, heartbeat: int = HEARTBEAT):
             )
         except (SQLAlchemyError, optuna.exceptions.StorageInternalError) as exc:
             last = exc
+            if isinstance(exc, OperationalError) or attempt == 5:
+                break  # no server, refused login, missing database: say so at once
             time.sleep(0.2 * (attempt + 1))
     first = str(last).strip().splitlines()[0] if str(last).strip() else type(last).__name__
     raise ConfigError(f"cannot open the study storage {masked(url)}: {first}") from last
