@@ -189,8 +189,8 @@ def test_pruning_reports_intermediate_values_and_stops_the_run(tmp_path, toy_con
     )
 
     def objective(trial):
-        trainer = build_trainer(cfg, tmp_path / "run", callbacks=[])
-        trainer.model_callbacks.append(ReportCallback(trial, cfg, "modes", 10))
+        report = ReportCallback(trial, cfg, "modes", 10)
+        trainer = build_trainer(cfg, tmp_path / "run", callbacks=[report])
         trainer.fit()
         return 0.0
 
