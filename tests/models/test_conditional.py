@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -21,6 +22,7 @@ from gankit.models.conditional import ConditionalObjective
 from gankit.nets.conditional import ConditionalBatchNorm, ConditionalDiscriminator
 from gankit.objectives import LOSSES, Objective, auxiliary_class_loss
 
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 TINY_CDCGAN = [
     "data.name=digits",
     "model.family=cdcgan",
@@ -166,9 +168,9 @@ def test_batches_carry_the_dataset_labels(data, classes):
     assert int(dataset.labels.max()) < classes
 
 
-@pytest.mark.parametrize("recipe", ["configs/digits-cgan.yaml", "configs/digits-acgan.yaml"])
+@pytest.mark.parametrize("recipe", ["digits-cgan.yaml", "digits-acgan.yaml"])
 def test_recipes_load(recipe):
-    cfg = load_config(recipe)
+    cfg = load_config(CONFIGS / recipe)
     assert cfg.model.family == "cdcgan" and cfg.model.num_classes == 10
 
 
