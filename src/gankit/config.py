@@ -334,6 +334,7 @@ AT_MOST = {
     "model.pack": 64,
     "model.maxout_pieces": 64,
     "model.latent_categories": 1 << 16,
+    "model.num_classes": 1 << 20,  # as gankit.generator bounds model.json's num_classes
     "train.batch_size": 1 << 20,
     "train.d_steps": 1000,
     "data.n_samples": 10_000_000,

@@ -195,6 +195,7 @@ def test_resume_is_bit_identical(tmp_path):
     [
         (["data.name=ring", "model.family=cmlp"], "has no labels"),
         (["model.num_classes=5"], "set model.num_classes = 10"),
+        (["model.num_classes=1000000000000"], "too large"),
         (["model.conditioning=both"], "model.conditioning"),
         (["objective.unroll_steps=2"], "unrolled"),
     ],
