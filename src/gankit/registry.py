@@ -20,7 +20,7 @@ from gankit.errors import CheckpointError, ConfigError
 
 
 def _resolve(path: str) -> Any:
-    """"module:attr" or "module:Class.method" -> the object."""
+    """`module:attr` or `module:Class.method` -> the object."""
     module, _, name = path.partition(":")
     obj: Any = importlib.import_module(module)
     for part in name.split("."):
