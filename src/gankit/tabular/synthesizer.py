@@ -10,7 +10,6 @@ condition vector (no rejection).
 
 from __future__ import annotations
 
-import contextlib
 import time
 from math import inf
 from pathlib import Path
@@ -22,7 +21,7 @@ import torch
 
 from gankit.engine.callbacks import EarlyStopping
 from gankit.engine.runs import estimator_settings, fit_model
-from gankit.errors import CheckpointError, ConfigError, DataError
+from gankit.errors import CheckpointError, ConfigError
 from gankit.modeldir import (
     check_bounds,
     check_module_fits,
@@ -37,14 +36,15 @@ from gankit.tabular.encoders import CondSampler, ModeEncoder
 from gankit.tabular.fidelity import column_shape_score, correlation_score, fidelity_score
 from gankit.tabular.imputer import single_thread
 from gankit.tabular.privacy import NearestRecords, distance_space
-from gankit.tabular.transform import TableSchema, identifier_names, infer_schema, surrogates
+from gankit.tabular.synthetic import SyntheticTable
+from gankit.tabular.transform import TableSchema
 
 __all__ = ["TabularGAN", "column_shape_score", "correlation_score", "fidelity_score"]
 
 SPEC_KIND = TABULAR_SYNTH
 
 
-class TabularGAN:
+class TabularGAN(SyntheticTable):
     """Conditional tabular GAN (CTGAN's recipe); see the module docstring.
 
     Parameters: `n_steps` (optimisation steps of G; an "epoch" of CTGAN on a 500-row table is
@@ -111,21 +111,7 @@ class TabularGAN:
         a training value; an undeclared column that looks like one is refused. With `resume`,
         training continues from the checkpoint in `run_dir` (same data, same parameters)."""
         self._check_params()
-        if not isinstance(data, pd.DataFrame):
-            raise DataError(f"TabularGAN.fit expects a pandas DataFrame, got {type(data).__name__}")
-        df = data.copy()
-        df.columns = [str(c) for c in df.columns]
-        ids = identifier_names(df, list(identifier_columns))
-        if df.drop(columns=ids).isna().any().any():
-            bad = [c for c in df.columns if c not in ids and df[c].isna().any()]
-            raise DataError(
-                f"columns {bad} contain missing values; TabularGAN needs a complete table "
-                "(fill them first, e.g. with gankit.tabular.GANImputer)"
-            )
-        if len(df) < 2 * self.pac:
-            raise DataError(f"need at least {2 * self.pac} rows (2 packs), got {len(df)}")
-        schema = infer_schema(df, True, categorical=list(discrete_columns), identifiers=ids)
-        df = df[schema.names]
+        df, schema = self._complete_table(data, discrete_columns, identifier_columns, 2 * self.pac)
         seed = int(np.random.default_rng(self.random_state).integers(2**31))
         rng = np.random.default_rng(seed)
         torch.manual_seed(seed)
@@ -243,8 +229,7 @@ class TabularGAN:
         """`n` synthetic rows; `conditions={"col": value}` fixes one discrete column."""
         if not hasattr(self, "generator_"):
             raise ConfigError("TabularGAN.sample called before fit (or load)")
-        if n < 0:
-            raise ConfigError(f"n must be >= 0, got {n}")
+        n = self._count(n)
         fixed = self._fixed(conditions)
         rng = np.random.default_rng(seed)
         out, done = [], 0
@@ -260,65 +245,20 @@ class TabularGAN:
         if fixed is not None:
             name = self.encoder_.discrete_spans[fixed[0]][2]
             frame[name] = self.schema_.columns[self._col_index(name)].categories[fixed[1]]
-        frame = self._restore_dtypes(frame)
-        if self.schema_.identifiers:
-            frame = frame.assign(**surrogates(self.schema_, len(frame)))[self.schema_.order]
-        return frame
+        return self._finish(frame)
 
     def _col_index(self, name: str) -> int:
         return self.schema_.names.index(name)
 
     def _fixed(self, conditions: dict[str, Any] | None) -> tuple[int, int] | None:
-        if not conditions:
+        """(discrete span, category index) of a one-column condition."""
+        condition = self._condition(conditions)
+        if condition is None:
             return None
-        if len(conditions) != 1:
-            raise ConfigError(
-                f"conditions may fix one discrete column, got {sorted(conditions)}; "
-                "sample per value of the first column and filter on the others"
-            )
-        ((name, value),) = conditions.items()
+        name, value = condition
         spans = {c: j for j, (_, _, c) in enumerate(self.encoder_.discrete_spans)}
-        if str(name) not in spans:
-            raise ConfigError(
-                f"conditions: {name!r} is not a discrete column; discrete columns are "
-                f"{sorted(spans)}"
-            )
-        col = self.schema_.columns[self._col_index(str(name))]
-        matches = [i for i, c in enumerate(col.categories) if c == value or str(c) == str(value)]
-        if not matches:
-            raise DataError(
-                f"conditions: unseen category {value!r} for column {name!r}; "
-                f"known categories are {col.categories[:20]}"
-            )
-        return spans[str(name)], matches[0]
-
-    def _restore_dtypes(self, frame: pd.DataFrame) -> pd.DataFrame:
-        for col in self.schema_.columns:
-            if col.kind != "categorical":
-                with contextlib.suppress(TypeError, ValueError):
-                    frame[col.name] = frame[col.name].astype(col.dtype)
-        return frame
-
-    # ----------------------------------------------------------------------------- privacy
-    def _not_copies(self, frame: pd.DataFrame) -> np.ndarray:
-        if not hasattr(self, "_records"):
-            return np.ones(len(frame), dtype=bool)
-        return self._records.nearest(distance_space(self.schema_, frame)) > 1e-9
-
-    def distance_to_closest_record(self, rows: pd.DataFrame) -> np.ndarray:
-        """Each row's distance to its nearest training row (numbers scaled to [0, 1] by the
-        training ranges, categories one-hot, Euclidean)."""
-        return self._records.nearest(distance_space(self.schema_, rows.copy()))
-
-    def privacy_report(self, train: pd.DataFrame, holdout: pd.DataFrame | None = None) -> dict:
-        """Distance to closest training record: synthetic rows vs holdout rows (or, without a
-        holdout, each training row's nearest *other* training row). Ratio < 1 = closer than
-        real data is: a warning sign of memorisation."""
-        synth = self.sample(len(train), seed=0)
-        return self._records.report(
-            distance_space(self.schema_, synth),
-            None if holdout is None else distance_space(self.schema_, holdout.copy()),
-        )
+        categories = self.schema_.columns[self._col_index(name)].categories
+        return spans[name], categories.index(value)
 
     # ------------------------------------------------------------------------- save / load
     def save(self, directory: str | Path) -> Path:

@@ -10,7 +10,6 @@ category the model almost never makes is refused with a message rather than loop
 
 from __future__ import annotations
 
-import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,8 @@ from gankit.tabular.encoders import ModeEncoder
 from gankit.tabular.fidelity import fidelity_score
 from gankit.tabular.imputer import single_thread
 from gankit.tabular.privacy import NearestRecords, distance_space
-from gankit.tabular.transform import TableSchema, identifier_names, infer_schema, surrogates
+from gankit.tabular.synthetic import SyntheticTable
+from gankit.tabular.transform import TableSchema
 
 __all__ = ["TabularVAE"]
 
@@ -42,7 +42,7 @@ MAX_REJECTION_ROUNDS = 50
 DISCRETE = ("argmax", "sample")
 
 
-class TabularVAE:
+class TabularVAE(SyntheticTable):
     """TVAE (Xu et al. 2019); see the module docstring.
 
     Parameters: `n_steps` (optimisation steps; 300 epochs of a 500-row table at batch 500 is
@@ -100,21 +100,7 @@ class TabularVAE:
         `sample`, as in `TabularGAN`. With `resume`, training continues from the checkpoint in
         `run_dir` (same data, same parameters)."""
         self._check_params()
-        if not isinstance(data, pd.DataFrame):
-            raise DataError(f"TabularVAE.fit expects a pandas DataFrame, got {type(data).__name__}")
-        df = data.copy()
-        df.columns = [str(c) for c in df.columns]
-        ids = identifier_names(df, list(identifier_columns))
-        if df.drop(columns=ids).isna().any().any():
-            bad = [c for c in df.columns if c not in ids and df[c].isna().any()]
-            raise DataError(
-                f"columns {bad} contain missing values; TabularVAE needs a complete table "
-                "(fill them first, e.g. with gankit.tabular.GANImputer)"
-            )
-        if len(df) < 2:
-            raise DataError(f"need at least 2 rows, got {len(df)}")
-        schema = infer_schema(df, True, categorical=list(discrete_columns), identifiers=ids)
-        df = df[schema.names]
+        df, schema = self._complete_table(data, discrete_columns, identifier_columns, 2)
         seed = int(np.random.default_rng(self.random_state).integers(2**31))
         torch.manual_seed(seed)
         start = time.perf_counter()
@@ -201,10 +187,8 @@ class TabularVAE:
         """`n` synthetic rows; `conditions={"col": value}` keeps rows with that category."""
         if not hasattr(self, "decoder_"):
             raise ConfigError("TabularVAE.sample called before fit (or load)")
-        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
-            raise ConfigError(f"n must be an integer >= 0, got {n!r}")
-        n = int(n)
-        fixed = self._fixed(conditions)
+        n = self._count(n)
+        fixed = self._condition(conditions)
         rng = np.random.default_rng(seed)
         out, done, drawn = [], 0, 0
         with single_thread():
@@ -229,66 +213,12 @@ class TabularVAE:
         frame = pd.concat(out, ignore_index=True).iloc[:n].reset_index(drop=True)
         if fixed is not None:
             frame[fixed[0]] = fixed[1]
-        frame = self._restore_dtypes(frame)
-        if self.schema_.identifiers:
-            frame = frame.assign(**surrogates(self.schema_, len(frame)))[self.schema_.order]
-        return frame
-
-    def _fixed(self, conditions: dict[str, Any] | None) -> tuple[str, Any] | None:
-        """(column, category) of a one-column condition."""
-        if not conditions:
-            return None
-        if len(conditions) != 1:
-            raise ConfigError(
-                f"conditions may fix one discrete column, got {sorted(conditions)}; "
-                "sample per value of the first column and filter on the others"
-            )
-        ((name, value),) = conditions.items()
-        columns = {c.name: c for c in self.schema_.columns if c.kind == "categorical"}
-        if str(name) not in columns:
-            raise ConfigError(
-                f"conditions: {name!r} is not a discrete column; discrete columns are "
-                f"{sorted(columns)}"
-            )
-        col = columns[str(name)]
-        matches = [c for c in col.categories if c == value or str(c) == str(value)]
-        if not matches:
-            raise DataError(
-                f"conditions: unseen category {value!r} for column {name!r}; "
-                f"known categories are {col.categories[:20]}"
-            )
-        return str(name), matches[0]
-
-    def _restore_dtypes(self, frame: pd.DataFrame) -> pd.DataFrame:
-        for col in self.schema_.columns:
-            if col.kind != "categorical":
-                with contextlib.suppress(TypeError, ValueError):
-                    frame[col.name] = frame[col.name].astype(col.dtype)
-        return frame
+        return self._finish(frame)
 
     def fidelity(self, real: pd.DataFrame, n: int | None = None, seed: int = 0) -> float:
         """Column-shape and pair-correlation similarity of `n` samples to `real`."""
         synth = self.sample(n or len(real), seed=seed)
         return fidelity_score(real, synth, self.schema_)
-
-    # ----------------------------------------------------------------------------- privacy
-    def _not_copies(self, frame: pd.DataFrame) -> np.ndarray:
-        if not hasattr(self, "_records"):
-            return np.ones(len(frame), dtype=bool)
-        return self._records.nearest(distance_space(self.schema_, frame)) > 1e-9
-
-    def distance_to_closest_record(self, rows: pd.DataFrame) -> np.ndarray:
-        """Each row's distance to its nearest training row (as in `TabularGAN`)."""
-        return self._records.nearest(distance_space(self.schema_, rows.copy()))
-
-    def privacy_report(self, train: pd.DataFrame, holdout: pd.DataFrame | None = None) -> dict:
-        """Distance to closest training record of synthetic rows vs holdout rows (or each
-        training row's nearest other training row); ratio < 1 warns of memorisation."""
-        synth = self.sample(len(train), seed=0)
-        return self._records.report(
-            distance_space(self.schema_, synth),
-            None if holdout is None else distance_space(self.schema_, holdout.copy()),
-        )
 
     # ------------------------------------------------------------------------- save / load
     def params(self) -> dict[str, Any]:

@@ -1,0 +1,112 @@
+"""What every synthesizer front end shares (`TabularGAN`, `TabularVAE`): checking the table it is
+given, the one-column condition, dtypes and identifier surrogates on the way out, and the
+distance-to-closest-record guard and report."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gankit.errors import ConfigError, DataError
+from gankit.tabular.privacy import NearestRecords, distance_space
+from gankit.tabular.transform import TableSchema, identifier_names, infer_schema, surrogates
+
+
+class SyntheticTable:
+    """Mixin of the synthesizers; subclasses set `schema_` and `_records` when they fit."""
+
+    schema_: TableSchema
+    _records: NearestRecords
+
+    def _complete_table(
+        self,
+        data: Any,
+        discrete_columns: Any,
+        identifier_columns: Any,
+        min_rows: int,
+    ) -> tuple[pd.DataFrame, TableSchema]:
+        """The training table (string column names, identifiers set aside) and its schema;
+        a DataError for anything but a complete DataFrame of at least `min_rows` rows."""
+        name = type(self).__name__
+        if not isinstance(data, pd.DataFrame):
+            raise DataError(f"{name}.fit expects a pandas DataFrame, got {type(data).__name__}")
+        df = data.copy()
+        df.columns = [str(c) for c in df.columns]
+        ids = identifier_names(df, list(identifier_columns))
+        if df.drop(columns=ids).isna().any().any():
+            bad = [c for c in df.columns if c not in ids and df[c].isna().any()]
+            raise DataError(
+                f"columns {bad} contain missing values; {name} needs a complete table "
+                "(fill them first, e.g. with gankit.tabular.GANImputer)"
+            )
+        if len(df) < min_rows:
+            raise DataError(f"{name} needs at least {min_rows} rows, got {len(df)}")
+        schema = infer_schema(df, True, categorical=list(discrete_columns), identifiers=ids)
+        return df[schema.names], schema
+
+    @staticmethod
+    def _count(n: Any) -> int:
+        """A row count: an integer >= 0 (bools and floats are refused)."""
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
+            raise ConfigError(f"n must be an integer >= 0, got {n!r}")
+        return int(n)
+
+    def _condition(self, conditions: dict[str, Any] | None) -> tuple[str, Any] | None:
+        """(column, known category) of a one-column condition, validated."""
+        if not conditions:
+            return None
+        if len(conditions) != 1:
+            raise ConfigError(
+                f"conditions may fix one discrete column, got {sorted(conditions)}; "
+                "sample per value of the first column and filter on the others"
+            )
+        ((name, value),) = conditions.items()
+        columns = {c.name: c for c in self.schema_.columns if c.kind == "categorical"}
+        if str(name) not in columns:
+            raise ConfigError(
+                f"conditions: {name!r} is not a discrete column; discrete columns are "
+                f"{sorted(columns)}"
+            )
+        col = columns[str(name)]
+        matches = [c for c in col.categories if c == value or str(c) == str(value)]
+        if not matches:
+            raise DataError(
+                f"conditions: unseen category {value!r} for column {name!r}; "
+                f"known categories are {col.categories[:20]}"
+            )
+        return str(name), matches[0]
+
+    def _finish(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Sampled rows as the user's table: dtypes restored, identifier columns filled with
+        fresh surrogates, columns in the fitted order."""
+        for col in self.schema_.columns:
+            if col.kind != "categorical":
+                with contextlib.suppress(TypeError, ValueError):
+                    frame[col.name] = frame[col.name].astype(col.dtype)
+        if self.schema_.identifiers:
+            frame = frame.assign(**surrogates(self.schema_, len(frame)))[self.schema_.order]
+        return frame
+
+    # ----------------------------------------------------------------------------- privacy
+    def _not_copies(self, frame: pd.DataFrame) -> np.ndarray:
+        if not hasattr(self, "_records"):
+            return np.ones(len(frame), dtype=bool)
+        return self._records.nearest(distance_space(self.schema_, frame)) > 1e-9
+
+    def distance_to_closest_record(self, rows: pd.DataFrame) -> np.ndarray:
+        """Each row's distance to its nearest training row (numbers scaled to [0, 1] by the
+        training ranges, categories one-hot, Euclidean)."""
+        return self._records.nearest(distance_space(self.schema_, rows.copy()))
+
+    def privacy_report(self, train: pd.DataFrame, holdout: pd.DataFrame | None = None) -> dict:
+        """Distance to closest training record: synthetic rows vs holdout rows (or, without a
+        holdout, each training row's nearest *other* training row). Ratio < 1 = closer than
+        real data is: a warning sign of memorisation."""
+        synth = self.sample(len(train), seed=0)  # type: ignore[attr-defined]
+        return self._records.report(
+            distance_space(self.schema_, synth),
+            None if holdout is None else distance_space(self.schema_, holdout.copy()),
+        )
