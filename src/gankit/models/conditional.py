@@ -20,15 +20,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from gankit.engine.model import Batches, GenerativeModel, update
+from gankit.engine.model import Batches, update
 from gankit.errors import ConfigError
-from gankit.generator import DISCRIMINATOR_PREFIX, resolve_labels
-from gankit.models.gan import make_optimizer
-from gankit.nets import architecture_spec, build_discriminator, build_generator
+from gankit.generator import resolve_labels
+from gankit.models.gan import GAN, PREVIEW_SAMPLES
 from gankit.objectives import Objective, auxiliary_class_loss, build_objective
-from gankit.registry import IMAGE_GENERATOR, TOY_GENERATOR
 
-PREVIEW_SAMPLES = 64
 LABELLED_DATA = (
     "digits, stacked-digits, mnist, fashion-mnist, cifar10, folder (one sub-folder per class)"
 )
@@ -135,46 +132,23 @@ class ConditionalObjective:
         self.base.load_state_dict(state)
 
 
-class ConditionalGAN(GenerativeModel):
-    """Generator `g` (z, y) and discriminator `d` (x, y) of a `cdcgan` or `cmlp` config."""
+class ConditionalGAN(GAN):
+    """Generator `g` (z, y) and discriminator `d` (x, y) of a `cdcgan` or `cmlp` config; the
+    GAN's optimizers, noise, state and export, with labels in the step and in sampling."""
 
     def __init__(self, cfg, dataset) -> None:
-        super().__init__()
-        self.cfg, self.dataset = cfg, dataset
-        self.num_classes = int(cfg.model.num_classes)
-        self.arch = architecture_spec(cfg.model_dict(), dataset.shape)
-        self.networks = {"g": build_generator(self.arch), "d": build_discriminator(self.arch)}
-        self.objective = ConditionalObjective(
-            build_objective(cfg.objective), cfg.model.class_weight
-        )
-        t = cfg.train
-        self.latent_dim, self.batch_size = cfg.model.latent_dim, t.batch_size
-        self.noise = torch.Generator().manual_seed(t.seed + 1)
-        k = self.num_classes
+        objective = ConditionalObjective(build_objective(cfg.objective), cfg.model.class_weight)
+        super().__init__(cfg, dataset, objective)
+        self.num_classes = k = int(cfg.model.num_classes)
         # preview: one row per class (k rows of k) when that is small, else classes in turn
         per_row = k if k <= 16 else 0
         n = k * per_row if per_row else PREVIEW_SAMPLES
         self.fixed_noise = torch.randn(
-            n, self.latent_dim, generator=torch.Generator().manual_seed(t.seed + 2)
+            n, self.latent_dim, generator=torch.Generator().manual_seed(cfg.train.seed + 2)
         )
         self.fixed_labels = (
             torch.arange(k).repeat_interleave(per_row) if per_row else torch.arange(n) % k
         )
-
-    # --- training ---------------------------------------------------------------------------
-    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        t = self.cfg.train
-        return {
-            name: make_optimizer(
-                t.optimizer, self.networks[name].parameters(), lr, t.betas, t.momentum
-            )
-            for name, lr in (("g", t.lr_g), ("d", t.lr_d))
-        }
-
-    def latent(self, batches: Batches) -> torch.Tensor:
-        """Noise for one global minibatch, this rank's slice on the device."""
-        z = torch.randn(self.batch_size, self.latent_dim, generator=self.noise)
-        return batches.local(z)
 
     def training_step(self, batches: Batches, optimizers) -> dict[str, float]:
         """k D updates on labelled real batches and fakes of the same labels; one G update."""
@@ -194,13 +168,6 @@ class ConditionalGAN(GenerativeModel):
             loss_g = self.objective.generator_loss(d, g(self.latent(batches), labels), labels)
         update(loss_g, optimizers["g"], self.networks["g"].parameters(), clip)
         return {"loss_d": float(loss_d.detach()), "loss_g": float(loss_g.detach()), **stats}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"noise": self.noise.get_state(), "objective": self.objective.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.noise.set_state(state["noise"])
-        self.objective.load_state_dict(state.get("objective", {}))
 
     # --- sampling and saving ------------------------------------------------------------------
     @torch.no_grad()
@@ -225,31 +192,9 @@ class ConditionalGAN(GenerativeModel):
         return out, None if self.dataset.is_image else self.dataset.x[:2000]
 
     def spec(self) -> dict[str, Any]:
-        """model.json contents (without the weights hash, added on write)."""
-        from gankit import __version__
-        from gankit.config import to_dict
-
-        image = self.dataset.is_image
+        """The GAN's model.json contents with the classes and how D is conditioned."""
         return {
-            "kind": IMAGE_GENERATOR if image else TOY_GENERATOR,
-            "architecture": self.arch,
-            "latent_dim": self.latent_dim,
+            **super().spec(),
             "num_classes": self.num_classes,
             "conditioning": self.cfg.model.conditioning,
-            "data": self.dataset.spec(),
-            "preprocessing": {
-                "range": [-1, 1] if image else None,
-                "description": "pixels scaled linearly to [-1, 1]" if image else "raw coordinates",
-            },
-            "ema": "g" in self.averages,
-            "config": to_dict(self.cfg),
-            "gankit_version": __version__,
         }
-
-    def export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        """G (its EMA when kept) and D under `discriminator.`, as the GAN saves them."""
-        weights = dict(self.sampling_network("g").state_dict())
-        weights.update(
-            {DISCRIMINATOR_PREFIX + k: v for k, v in self.networks["d"].state_dict().items()}
-        )
-        return weights, self.spec()
