@@ -48,6 +48,24 @@ MAX_CLASSES = 1 << 20
 DISCRIMINATOR_PREFIX = "discriminator."  # D's weights, saved beside G's for rejection sampling
 
 
+def normal_latent(
+    n: int, dim: int, seed: int | None = None, truncation: float | None = None
+) -> torch.Tensor:
+    """n codes z ~ N(0, I_dim) (seeded); with `truncation` t, values beyond ±t are redrawn (the
+    truncation trick). Counts are checked against the memory bound first."""
+    _check_count(n, dim)
+    gen = torch.Generator().manual_seed(seed) if seed is not None else None
+    z = torch.randn(n, dim, generator=gen)
+    if truncation is not None:
+        if not truncation > 0:
+            raise DataError(f"truncation must be > 0, got {truncation!r}")
+        outside = z.abs() > truncation
+        while outside.any():
+            z[outside] = torch.randn(int(outside.sum()), generator=gen)
+            outside = z.abs() > truncation
+    return z
+
+
 class Generator:
     """Wraps the generator network with what its model.json says about it."""
 
@@ -86,17 +104,7 @@ class Generator:
         self, n: int, seed: int | None = None, truncation: float | None = None
     ) -> torch.Tensor:
         """n latent codes z ~ N(0, I); with `truncation` t, values beyond ±t are redrawn."""
-        _check_count(n, self.latent_dim)
-        gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        z = torch.randn(n, self.latent_dim, generator=gen)
-        if truncation is not None:
-            if not truncation > 0:
-                raise DataError(f"truncation must be > 0, got {truncation!r}")
-            outside = z.abs() > truncation
-            while outside.any():
-                z[outside] = torch.randn(int(outside.sum()), generator=gen)
-                outside = z.abs() > truncation
-        return z
+        return normal_latent(n, self.latent_dim, seed, truncation)
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:

@@ -452,19 +452,9 @@ class LoadedVAE:
         self, n: int, seed: int | None = None, truncation: float | None = None
     ) -> torch.Tensor:
         """n codes z ~ N(0, I); with `truncation` t, values beyond ±t are redrawn."""
-        from gankit.generator import _check_count
+        from gankit.generator import normal_latent
 
-        _check_count(n, self.latent_dim)
-        gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        z = torch.randn(n, self.latent_dim, generator=gen)
-        if truncation is not None:
-            if not truncation > 0:
-                raise DataError(f"truncation must be > 0, got {truncation!r}")
-            outside = z.abs() > truncation
-            while outside.any():
-                z[outside] = torch.randn(int(outside.sum()), generator=gen)
-                outside = z.abs() > truncation
-        return z
+        return normal_latent(n, self.latent_dim, seed, truncation)
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
