@@ -1,9 +1,9 @@
 """The HTML run report: one self-contained `report.html` (every image inlined as base64 PNG).
 
-Sections: configuration, a sample grid, samples over training time, interpolation in z, the
-nearest training example of generated samples (Goodfellow et al. 2014, Fig. 2), a 2-D embedding
-(PCA and t-SNE) of real vs generated features, loss curves, and the metric table with each
-metric's protocol (from `eval.json`, computed first when missing).
+Sections: the metric table first, with each metric's protocol (from `eval.json`, computed first
+when missing), then a sample grid, samples over training time, interpolation in z, the nearest
+training example of generated samples (Goodfellow et al. 2014, Fig. 2), a 2-D embedding (PCA
+and t-SNE) of real vs generated features, loss curves, and the configuration last.
 """
 
 from __future__ import annotations
@@ -318,7 +318,8 @@ def write_report(run_dir: str | os.PathLike, n: int = 2000) -> Path:
     records = _load_eval(run, max(n, 10))
     fake = gen.sample(n, seed=0)
     real, real_name = _real_data(gen, n)
-    sections = [("Configuration", f"<pre>{html.escape(_config_text(run, gen))}</pre>")]
+    # the scores first (what a reader came for), the configuration last
+    sections = [("Metrics", _metric_table(records))]
     if gen.is_image:
         sections += _image_sections(run, gen, fake, real, real_name)
     else:
@@ -326,7 +327,7 @@ def write_report(run_dir: str | os.PathLike, n: int = 2000) -> Path:
     if real is not None:
         sections.append(_embedding_section(gen, fake, real))
     sections.append(("Loss curves", _loss_curves(run)))
-    sections.append(("Metrics", _metric_table(records)))
+    sections.append(("Configuration", f"<pre>{html.escape(_config_text(run, gen))}</pre>"))
     path = run / REPORT_FILE
     atomic_write_bytes(path, _page(run, gen, sections).encode("utf-8"))
     return path

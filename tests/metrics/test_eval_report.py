@@ -256,6 +256,8 @@ def test_report_is_self_contained(
             "Metrics",
         ):
             assert heading in page
+        headings = re.findall(r"<h2>([^<]+)</h2>", page)
+        assert headings[0] == "Metrics" and headings[-1] == "Configuration"  # scores lead
     digits_page = (digits_run / "report.html").read_text()
     assert "Interpolation in z" in digits_page and "Nearest training example" in digits_page
 
