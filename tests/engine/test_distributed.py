@@ -70,3 +70,41 @@ def test_table_estimator_trains_under_torchrun(tmp_path):
     assert rank0.keys() == rank1.keys()
     params = [k for k in rank0 if "running_" not in k and "num_batches" not in k]
     assert all(torch.equal(rank0[k], rank1[k]) for k in params)
+
+
+def test_two_nodes_with_c10d_rendezvous_match_one_process(tmp_path, toy_config):
+    """Two "machines": two torchrun launchers (`--nnodes 2`, one process each) meeting through
+    the c10d rendezvous on localhost, as separate hosts would. Same check as above: the ranks
+    agree, and equal one process on the same global batch (tolerance 1e-5)."""
+    worker = Path(__file__).with_name("ddp_worker.py")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    port = free_port()
+
+    def node(rank: int) -> subprocess.Popen:
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nnodes=2",
+            "--nproc-per-node=1",
+            f"--node-rank={rank}",
+            "--rdzv-backend=c10d",
+            f"--rdzv-endpoint=127.0.0.1:{port}",
+            "--rdzv-id=gankit-two-nodes",
+            str(worker),
+            str(tmp_path),
+            *SETTINGS,
+        ]
+        return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    nodes = [node(0), node(1)]
+    for proc in nodes:
+        _, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, err.decode()[-3000:]
+    rank0 = load_file(tmp_path / "rank0.safetensors")
+    rank1 = load_file(tmp_path / "rank1.safetensors")
+    assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)
+    single = train(toy_config(*SETTINGS[len(TINY_TOY) :]), tmp_path / "single")
+    reference = load_file(single.path / "model.safetensors")
+    for key in reference:
+        torch.testing.assert_close(rank0[key], reference[key], rtol=1e-5, atol=1e-5)
