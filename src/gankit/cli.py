@@ -28,6 +28,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("gankit.serve.commands", "export a model to ONNX; quantize or prune it"),
     "impute": ("gankit.tabular.commands", "fill missing values of a CSV with a GANImputer"),
     "synth": ("gankit.tabular.commands", "fit a tabular GAN or sample a saved one"),
+    "augment": (
+        "gankit.augment.commands",
+        "add generated rows of the rare classes to a CSV (GANOverSampler)",
+    ),
     "tune": ("gankit.tune", "search hyper-parameters with Optuna, write the best recipe"),
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(m for m, _ in COMMANDS.values()))

@@ -1,0 +1,352 @@
+"""`GANOverSampler`: imbalanced-learn over-sampling with rows drawn from a tabular generator.
+
+`fit_resample(X, y)` fits a `TabularGAN` (or `TabularVAE`) on X with y as one more discrete
+column, then draws `sample(k, conditions={target: class})` for each class the
+`sampling_strategy` asks rows for (imbalanced-learn's own `check_sampling_strategy` decides the
+counts, so "auto", "minority", "not majority", "not minority", "all", a float, a dict and a
+callable mean exactly what they mean for `RandomOverSampler` or `SMOTE`). The original rows come
+first, unchanged, then the generated rows class by class. With `filter="classifier"` a random
+forest trained on the real rows keeps only generated rows it assigns to the requested class with
+probability >= `confidence`; more rows are drawn (at most `max_rounds` times) until the count is
+met, else a `DataError`.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from gankit.errors import ConfigError, DataError, require
+
+require("imblearn", "augment")
+
+from imblearn.over_sampling.base import BaseOverSampler  # noqa: E402
+from sklearn.utils import check_random_state  # noqa: E402
+from sklearn.utils._param_validation import Interval, StrOptions  # noqa: E402
+from sklearn.utils.validation import validate_data  # noqa: E402
+
+__all__ = ["GANOverSampler"]
+
+TARGET = "__gankit_target__"
+MIN_CLASS_ROWS = 2  # a class is learned from at least this many real rows
+
+
+class GANOverSampler(BaseOverSampler):
+    """Over-sample the classes `sampling_strategy` names with a conditional tabular generator.
+
+    Parameters: `sampling_strategy` (as in imbalanced-learn), `random_state`,
+    `generator` ("gan": `TabularGAN`, "vae": `TabularVAE`), `n_steps` (training steps of the
+    generator), `generator_params` (other keyword arguments of the generator),
+    `filter` (None or "classifier"), `confidence` (the classifier's minimum probability of the
+    requested class), `max_rounds` (draws per class before giving up).
+
+    Columns: numeric columns are continuous; object, string, category and bool columns (of a
+    DataFrame, or of an object array) are discrete. After `fit_resample`: `generator_` (the fitted
+    model), `sampling_strategy_` (class -> rows added), `n_generated_` (class -> rows added),
+    `acceptance_` (class -> share of drawn rows the filter kept; 1.0 without a filter).
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        **BaseOverSampler._parameter_constraints,
+        "generator": [StrOptions({"gan", "vae"})],
+        "n_steps": [Interval(numbers.Integral, 1, None, closed="left")],
+        "generator_params": [dict, None],
+        "filter": [StrOptions({"classifier"}), None],
+        "confidence": [Interval(numbers.Real, 0, 1, closed="both")],
+        "max_rounds": [Interval(numbers.Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        *,
+        sampling_strategy: Any = "auto",
+        random_state: Any = None,
+        generator: str = "gan",
+        n_steps: int = 300,
+        generator_params: dict | None = None,
+        filter: str | None = None,
+        confidence: float = 0.5,
+        max_rounds: int = 10,
+    ) -> None:
+        super().__init__(sampling_strategy=sampling_strategy)
+        self.random_state = random_state
+        self.generator = generator
+        self.n_steps = n_steps
+        self.generator_params = generator_params
+        self.filter = filter
+        self.confidence = confidence
+        self.max_rounds = max_rounds
+
+    # ------------------------------------------------------------------------- input checks
+    def fit_resample(self, X: Any, y: Any, **params: Any) -> Any:
+        """Resample: (X with generated rows appended, y with their classes); X and y keep the
+        type they were given (DataFrame / Series, ndarray, list)."""
+        from sklearn.utils._param_validation import InvalidParameterError
+
+        try:
+            self._validate_params()
+        except InvalidParameterError as exc:
+            raise ConfigError(f"GANOverSampler: {exc}") from None
+        self._check_input(X, y)
+        return super().fit_resample(X, y, **params)
+
+    def _check_input(self, X: Any, y: Any) -> None:
+        if X is None or y is None:
+            raise DataError("GANOverSampler.fit_resample needs X and y, got None")
+        n_x, n_y = _length(X), _length(y)
+        if n_x != n_y:
+            raise DataError(f"GANOverSampler: X has {n_x} rows but y has {n_y} labels")
+        labels = np.asarray(y, dtype=object).ravel()
+        missing = pd.isna(labels)
+        if missing.any():
+            raise DataError(
+                f"GANOverSampler: y has {int(missing.sum())} missing label(s) (NaN/None), "
+                f"first at row {int(np.flatnonzero(missing)[0])}; drop or label those rows"
+            )
+        known = set(pd.unique(labels).tolist())
+        if np.ndim(np.asarray(y)) == 1 and len(known) < 2:
+            raise DataError(
+                f"GANOverSampler: y has one class ({next(iter(known), None)!r}); "
+                "over-sampling needs at least 2 classes"
+            )
+        if isinstance(self.sampling_strategy, Mapping) and np.ndim(np.asarray(y)) == 1:
+            unknown = [c for c in self.sampling_strategy if c not in known]
+            if unknown:
+                raise ConfigError(
+                    f"GANOverSampler: sampling_strategy names class(es) {unknown} that y does "
+                    f"not contain; y's classes are {sorted(known, key=str)}"
+                )
+
+    def _check_X_y(self, X: Any, y: Any, accept_sparse: Any = None) -> Any:
+        """Like SMOTENC's: strings pass (discrete columns); sparse input does not."""
+        from imblearn.utils import check_target_type
+
+        self._dtypes = list(X.dtypes) if isinstance(X, pd.DataFrame) else None
+        y, binarize_y = check_target_type(y, indicate_one_vs_all=True)
+        X, y = validate_data(self, X=X, y=y, reset=True, dtype=None, accept_sparse=False)
+        return X, y, binarize_y
+
+    # ---------------------------------------------------------------------------- resampling
+    def _fit_resample(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        wanted = {c: int(k) for c, k in self.sampling_strategy_.items() if int(k) > 0}
+        self.n_generated_ = dict.fromkeys(self.sampling_strategy_, 0)
+        self.acceptance_ = dict.fromkeys(self.sampling_strategy_, 1.0)
+        if not wanted:
+            return X.copy(), y.copy()
+        classes = list(pd.unique(y))
+        counts = {c: int(np.sum(y == c)) for c in classes}
+        few = {c: counts[c] for c in wanted if counts[c] < MIN_CLASS_ROWS}
+        if few:
+            raise DataError(
+                f"GANOverSampler: class(es) {few} have fewer than {MIN_CLASS_ROWS} rows to "
+                "learn from; collect more rows or leave them out of sampling_strategy"
+            )
+        labels = {c: f"class-{i}" for i, c in enumerate(classes)}
+        frame, discrete = self._frame(X)
+        table = frame.assign(**{TARGET: [labels[c] for c in y]})
+        rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31))
+        model_seed = int(rng.integers(2**31))
+        self.generator_ = self._model(model_seed).fit(table, discrete_columns=[*discrete, TARGET])
+        judge = self._judge(frame, y, model_seed) if self.filter == "classifier" else None
+        parts_x, parts_y = [X], [y]
+        for cls, k in wanted.items():
+            rows = self._draw(cls, labels[cls], k, rng, judge)
+            parts_x.append(self._to_array(rows, X.dtype))
+            parts_y.append(np.full(k, cls, dtype=y.dtype))
+            self.n_generated_[cls] = k
+        return np.concatenate(parts_x), np.concatenate(parts_y)
+
+    def _model(self, seed: int) -> Any:
+        params = {"n_steps": self.n_steps, "random_state": seed, **(self.generator_params or {})}
+        if self.generator == "gan":
+            from gankit.tabular import TabularGAN
+
+            return TabularGAN(**params)
+        from gankit.tabular.tvae import TabularVAE
+
+        return TabularVAE(**params)
+
+    def _frame(self, X: np.ndarray) -> tuple[pd.DataFrame, list[str]]:
+        """X as a DataFrame with columns x0, x1, ...; the names of its discrete columns."""
+        names = [f"x{j}" for j in range(X.shape[1])]
+        columns, discrete = {}, []
+        self._originals: dict[int, dict[str, Any]] = {}
+        for j, name in enumerate(names):
+            dtype = self._dtypes[j] if self._dtypes is not None else X.dtype
+            col = X[:, j]
+            if pd.api.types.is_bool_dtype(dtype) or not pd.api.types.is_numeric_dtype(dtype):
+                as_number = pd.to_numeric(pd.Series(col), errors="coerce")
+                if self._dtypes is None and as_number.notna().all():
+                    columns[name] = as_number.to_numpy(dtype=float)
+                    continue
+                columns[name] = pd.Series(col, dtype=object).astype(str)
+                self._originals[j] = {str(v): v for v in col}
+                discrete.append(name)
+            else:
+                columns[name] = col.astype(float)
+        self._discrete = discrete
+        return pd.DataFrame(columns), discrete
+
+    def _judge(self, frame: pd.DataFrame, y: np.ndarray, seed: int) -> Any:
+        """A random forest on the real rows (discrete columns ordinal-encoded)."""
+        from sklearn.compose import make_column_transformer
+        from sklearn.ensemble import RandomForestClassifier
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import OrdinalEncoder
+
+        encode = make_column_transformer(
+            (
+                OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1),
+                self._discrete,
+            ),
+            remainder="passthrough",
+        )
+        forest = RandomForestClassifier(n_estimators=100, random_state=seed, n_jobs=1)
+        return make_pipeline(encode, forest).fit(frame, y)
+
+    def _draw(
+        self, cls: Any, label: str, k: int, rng: np.random.Generator, judge: Any
+    ) -> pd.DataFrame:
+        """k generated rows of class `cls` (those the judge accepts, when there is one)."""
+        kept: list[pd.DataFrame] = []
+        have = drawn = 0
+        for _ in range(self.max_rounds):
+            ask = k - have if judge is None else max(2 * (k - have), 32)
+            rows = self.generator_.sample(
+                ask, conditions={TARGET: label}, seed=int(rng.integers(2**31))
+            ).drop(columns=[TARGET])
+            drawn += len(rows)
+            if judge is not None:
+                column = list(judge.classes_).index(cls)
+                proba = judge.predict_proba(rows)[:, column]
+                rows = rows[proba >= self.confidence]
+            kept.append(rows)
+            have += len(rows)
+            if have >= k:
+                break
+        if have < k:
+            raise DataError(
+                f"GANOverSampler: the classifier filter kept {have} of {drawn} rows generated "
+                f"for class {cls!r} in {self.max_rounds} rounds, {k} were needed; lower "
+                f"confidence (now {self.confidence}), raise max_rounds or train longer (n_steps)"
+            )
+        self.acceptance_[cls] = have / drawn if drawn else 1.0
+        return pd.concat(kept, ignore_index=True).iloc[:k]
+
+    def _to_array(self, rows: pd.DataFrame, dtype: np.dtype) -> np.ndarray:
+        """Generated rows as an array of X's dtype (discrete values back to X's values)."""
+        if dtype.kind == "O":
+            out = rows.to_numpy(dtype=object)
+            for j, name in enumerate(rows.columns):
+                if name in self._discrete:
+                    out[:, j] = [self._originals[j].get(v, v) for v in rows[name]]
+            return out
+        out = rows.to_numpy(dtype=float)
+        for j in range(out.shape[1]):  # integer columns get whole numbers
+            kind = self._dtypes[j] if self._dtypes is not None else dtype
+            if pd.api.types.is_integer_dtype(kind):
+                out[:, j] = np.round(out[:, j])
+        return out.astype(dtype)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        tags.input_tags.allow_nan = False
+        tags.input_tags.string = True
+        tags.input_tags.dataframe = True
+        tags.non_deterministic = False
+        return tags
+
+
+def _length(a: Any) -> int:
+    shape = getattr(a, "shape", None)
+    if shape is not None and len(shape) > 0:
+        return int(shape[0])
+    try:
+        return len(a)
+    except TypeError as exc:
+        raise DataError(f"GANOverSampler: X and y must be array-like, got {type(a)}") from exc
+
+
+def parse_strategy(text: str) -> Any:
+    """A `--strategy` value: a keyword ("auto", "minority", "not majority", "not minority",
+    "all"), a float in (0, 1] (binary targets), or CLASS=COUNT pairs ("yes=300,maybe=200")."""
+    text = text.strip()
+    if text in ("auto", "minority", "not majority", "not minority", "all"):
+        return text
+    if "=" in text:
+        counts: dict[str, int] = {}
+        for pair in text.split(","):
+            name, _, count = pair.partition("=")
+            try:
+                counts[name.strip()] = int(count)
+            except ValueError:
+                raise ConfigError(f"--strategy: {pair!r} is not CLASS=COUNT") from None
+        return counts
+    try:
+        ratio = float(text)
+    except ValueError:
+        raise ConfigError(
+            f"--strategy: expected auto, minority, 'not majority', 'not minority', all, a "
+            f"ratio in (0, 1] or CLASS=COUNT pairs; got {text!r}"
+        ) from None
+    if not 0 < ratio <= 1:
+        raise ConfigError(f"--strategy: a ratio must be in (0, 1], got {ratio}")
+    return ratio
+
+
+def augment_csv(
+    path: str,
+    target: str,
+    out: str,
+    strategy: str = "auto",
+    generator: str = "gan",
+    steps: int = 300,
+    seed: int = 0,
+    filter: str | None = None,
+    confidence: float = 0.5,
+    delimiter: str | None = None,
+) -> list[dict[str, Any]]:
+    """`gankit augment`: read a CSV, over-sample by `target`, write the augmented CSV (the
+    original rows first); return one {class, before, added, after} dict per class."""
+    from gankit.tabular.files import read_csv, write_csv
+
+    table = read_csv(path, delimiter)
+    if target not in table.columns:
+        raise DataError(f"{path}: no target column {target!r}; columns are {list(table.columns)}")
+    X, y = table.drop(columns=[target]), table[target]
+    sampling = parse_strategy(strategy)
+    if isinstance(sampling, dict):  # CLASS=COUNT names classes as text: match them to y's
+        by_text = {str(c): c for c in pd.unique(y.dropna())}
+        unknown = [c for c in sampling if c not in by_text]
+        if unknown:
+            raise ConfigError(
+                f"--strategy names class(es) {unknown} that column {target!r} does not "
+                f"contain; its classes are {sorted(by_text)}"
+            )
+        sampling = {by_text[c]: k for c, k in sampling.items()}
+    sampler = GANOverSampler(
+        sampling_strategy=sampling,
+        random_state=seed,
+        generator=generator,
+        n_steps=steps,
+        filter=filter,
+        confidence=confidence,
+    )
+    X_res, y_res = sampler.fit_resample(X, y)
+    result = X_res.assign(**{target: y_res.to_numpy()})[list(table.columns)]
+    write_csv(result, out, table.attrs.get("delimiter", ","))
+    before, after = y.value_counts(), y_res.value_counts()
+    return [
+        {
+            "class": c.item() if hasattr(c, "item") else c,
+            "before": int(before[c]),
+            "added": int(after[c] - before[c]),
+            "after": int(after[c]),
+        }
+        for c in sorted(before.index, key=str)
+    ]
