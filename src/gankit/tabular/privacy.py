@@ -17,7 +17,7 @@ def distance_space(schema: TableSchema, df: pd.DataFrame) -> np.ndarray:
     for col in schema.columns:
         if col.kind == "categorical":
             lookup = {str(v): i for i, v in enumerate(col.categories)}
-            idx = np.array([lookup.get(str(v), -1) for v in df[col.name]])
+            idx = np.array([lookup.get(str(v), -1) for v in df[col.name]], dtype=np.int64)
             onehot = np.zeros((len(df), len(col.categories)))
             onehot[idx >= 0, idx[idx >= 0]] = 1.0
             parts.append(onehot)
