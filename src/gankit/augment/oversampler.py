@@ -122,9 +122,21 @@ class GANOverSampler(BaseOverSampler):
                 )
 
     def _check_X_y(self, X: Any, y: Any, accept_sparse: Any = None) -> Any:
-        """Like SMOTENC's: strings pass (discrete columns); sparse input does not."""
+        """Like SMOTENC's: strings pass (discrete columns); sparse input is made dense."""
         from imblearn.utils import check_target_type
+        from scipy import sparse
 
+        self._sparse = None
+        if isinstance(X, pd.DataFrame) and any(
+            isinstance(t, pd.SparseDtype) for t in X.dtypes
+        ):  # pandas sparse columns: dense for the model, sparse again on the way out
+            X = X.sparse.to_dense() if all(isinstance(t, pd.SparseDtype) for t in X.dtypes) else X
+            X = X.astype(
+                {c: t.subtype for c, t in X.dtypes.items() if isinstance(t, pd.SparseDtype)}
+            )
+        elif sparse.issparse(X):  # the model needs dense rows; the result is sparse again
+            self._sparse = X.format
+            X = X.toarray()
         self._dtypes = list(X.dtypes) if isinstance(X, pd.DataFrame) else None
         y, binarize_y = check_target_type(y, indicate_one_vs_all=True)
         X, y = validate_data(self, X=X, y=y, reset=True, dtype=None, accept_sparse=False)
@@ -136,7 +148,12 @@ class GANOverSampler(BaseOverSampler):
         self.n_generated_ = dict.fromkeys(self.sampling_strategy_, 0)
         self.acceptance_ = dict.fromkeys(self.sampling_strategy_, 1.0)
         if not wanted:
-            return X.copy(), y.copy()
+            X_res = X.copy()
+            if self._sparse is not None:
+                from scipy import sparse
+
+                X_res = sparse.csr_matrix(X_res).asformat(self._sparse)
+            return X_res, y.copy()
         classes = list(pd.unique(y))
         counts = {c: int(np.sum(y == c)) for c in classes}
         few = {c: counts[c] for c in wanted if counts[c] < MIN_CLASS_ROWS}
@@ -158,7 +175,12 @@ class GANOverSampler(BaseOverSampler):
             parts_x.append(self._to_array(rows, X.dtype))
             parts_y.append(np.full(k, cls, dtype=y.dtype))
             self.n_generated_[cls] = k
-        return np.concatenate(parts_x), np.concatenate(parts_y)
+        X_res = np.concatenate(parts_x)
+        if self._sparse is not None:
+            from scipy import sparse
+
+            X_res = sparse.csr_matrix(X_res).asformat(self._sparse)
+        return X_res, np.concatenate(parts_y)
 
     def _model(self, seed: int) -> Any:
         params = {"n_steps": self.n_steps, "random_state": seed, **(self.generator_params or {})}
@@ -228,6 +250,13 @@ class GANOverSampler(BaseOverSampler):
             have += len(rows)
             if have >= k:
                 break
+        if have < k and judge is None:
+            raise DataError(
+                f"GANOverSampler: the generator gave {have} new rows of class {cls!r}, {k} were "
+                "needed: it never returns copies of training rows, and this table has too few "
+                "distinct rows of that class (e.g. only a few discrete columns); ask for fewer "
+                "rows or add columns"
+            )
         if have < k:
             raise DataError(
                 f"GANOverSampler: the classifier filter kept {have} of {drawn} rows generated "
@@ -254,7 +283,7 @@ class GANOverSampler(BaseOverSampler):
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True  # densified for the model
         tags.input_tags.allow_nan = False
         tags.input_tags.string = True
         tags.input_tags.dataframe = True
