@@ -20,3 +20,13 @@ def test_helpers():
     assert mean_se([5.0]) == (5.0, 0.0)
     table = format_table(["a", "bb"], [[1, 2]])
     assert table.splitlines()[0] == "| a | bb |" and table.splitlines()[1] == "|---|----|"
+
+
+def test_ddp_bench_runs_one_and_two_processes(tmp_path):
+    """The scaling protocol launches torchrun with 1 and 2 processes and reads both rates."""
+    result = run_benchmark("ddp", quick=True, out=tmp_path)
+    saved = json.loads((tmp_path / "ddp.json").read_text())
+    rates = saved["steps_per_second"]
+    assert sorted(rates) == ["1", "2"] and all(len(r) == 1 for r in rates.values())
+    assert saved["speedup"] == result["speedup"]  # what was printed is what was saved
+    assert "global batch 64" in saved["protocol"]

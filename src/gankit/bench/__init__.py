@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, str] = {
     "conditional": "gankit.bench.conditional",
     "vae": "gankit.bench.vae",
     "serve": "gankit.bench.serve",
+    "ddp": "gankit.bench.ddp",
 }
 
 
