@@ -145,8 +145,8 @@ class GANOverSampler(BaseOverSampler):
     # ---------------------------------------------------------------------------- resampling
     def _fit_resample(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         wanted = {c: int(k) for c, k in self.sampling_strategy_.items() if int(k) > 0}
-        self.n_generated_ = dict.fromkeys(self.sampling_strategy_, 0)
-        self.acceptance_ = dict.fromkeys(self.sampling_strategy_, 1.0)
+        self.n_generated_ = dict.fromkeys(pd.unique(y), 0)  # every class, 0 if not asked for
+        self.acceptance_ = dict.fromkeys(wanted, 1.0)
         if not wanted:
             X_res = X.copy()
             if self._sparse is not None:
