@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from gankit.bench import run_benchmark
 from gankit.bench.common import format_table, mean_se
 
@@ -7,10 +9,12 @@ from gankit.bench.common import format_table, mean_se
 def test_throughput_quick_records_protocol_and_environment(tmp_path):
     result = run_benchmark("throughput", quick=True, out=tmp_path)
     saved = json.loads((tmp_path / "throughput.json").read_text())
-    assert saved["ratio_best"] == result["ratio_best"] > 0 and saved["ratio_cpu_median"] > 0
+    assert saved["ratio_best"] == result["ratio_best"]  # what was printed is what was saved
     assert len(saved["steps_per_second"]["gankit"]) == 2
-    assert saved["step_mflop"] > 100  # a DCGAN step on 64 digits is GFLOP-scale
-    assert 0 < saved["fraction_of_peak"] < 1.5
+    # the engine's step and the hand-written loop are one algorithm (k=1 D step, one G step on
+    # the same networks and batch): counted independently, they must do the same work — an
+    # extra forward or backward pass in the engine would show here
+    assert saved["step_mflop"] == pytest.approx(saved["plain_step_mflop"], rel=1e-6)
     env = saved["environment"]
     assert {"torch", "numpy", "cpu", "date", "command", "gankit"} <= set(env)
 

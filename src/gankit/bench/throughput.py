@@ -98,6 +98,9 @@ def run(quick: bool = False, seeds: int | None = None) -> dict:
     with FlopCounterMode(display=False) as counter:
         gankit_trainer.run_step()
     step_flops = counter.get_total_flops()
+    with FlopCounterMode(display=False) as counter:
+        plain.step()
+    plain_flops = counter.get_total_flops()  # the same algorithm written by hand: same work
     peak = max(peaks)
     gk, pl = max(rates["gankit"]), max(rates["plain"])
     gk_cpu, pl_cpu = _median(cpu_rates["gankit"]), _median(cpu_rates["plain"])
@@ -119,6 +122,7 @@ def run(quick: bool = False, seeds: int | None = None) -> dict:
         "ratio_best": gk / pl,
         "ratio_median": _median(rates["gankit"]) / _median(rates["plain"]),
         "step_mflop": step_flops / 1e6,
+        "plain_step_mflop": plain_flops / 1e6,
         "matmul_peak_gflops": peak,
         "matmul_gflops_per_block": peaks,
         "fraction_of_peak": achieved / peak,
