@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from gankit.errors import ConfigError
+from gankit.metric_names import ALL_METRICS
 
 
 def register(subparsers) -> None:
@@ -96,20 +97,8 @@ def register(subparsers) -> None:
     register_metrics(subparsers)
 
 
-# the metrics `gankit eval` offers; tests/test_cli.py checks it against evaluate.ALL_METRICS
-EVAL_METRICS = (
-    "fd",
-    "kid",
-    "is",
-    "pr",
-    "dc",
-    "parzen",
-    "memorization",
-    "modes",
-    "conditional_accuracy",
-    "cas",
-    "intra_fd",
-)
+# the metrics `gankit eval` offers (a light module: building the parser imports no torch)
+EVAL_METRICS = ALL_METRICS
 
 
 def register_metrics(subparsers) -> None:
@@ -162,6 +151,18 @@ def add_min_acceptance(p: argparse.ArgumentParser) -> None:
         "be kept (default 1e-3; the grid benchmark needs 1e-5, see README). The cost estimate "
         "is printed before sampling starts",
     )
+
+
+def rejection_options(args: argparse.Namespace) -> dict:
+    """The sampling options `gankit sample` and `gankit eval` pass on: rejection sampling with
+    its quantile and floor, the cost estimate on stderr, a progress bar on a terminal."""
+    return {
+        "rejection": args.rejection,
+        "rejection_quantile": args.rejection_quantile,
+        "min_acceptance": args.min_acceptance,
+        "on_estimate": print_estimate if args.rejection else None,
+        "progress": sys.stderr.isatty(),
+    }
 
 
 def print_estimate(estimate) -> None:
@@ -218,11 +219,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
             args.n,
             seed=args.seed,
             truncation=args.truncation,
-            rejection=args.rejection,
-            rejection_quantile=args.rejection_quantile,
-            min_acceptance=args.min_acceptance,
-            on_estimate=print_estimate if args.rejection else None,
-            progress=sys.stderr.isatty(),
+            **rejection_options(args),
         )
         nrow = None
         if args.rejection:
@@ -297,11 +294,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         n=args.n,
         seed=args.seed,
         inception_weights=args.inception_weights,
-        rejection=args.rejection,
-        rejection_quantile=args.rejection_quantile,
-        min_acceptance=args.min_acceptance,
-        on_estimate=print_estimate if args.rejection else None,
-        progress=sys.stderr.isatty(),
+        **rejection_options(args),
     )
     print(format_records(records))
     return 0

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from gankit.errors import ConfigError
+from gankit.metric_names import ALL_METRICS
 from gankit.metrics.fid import frechet_distance
 from gankit.metrics.inception_score import inception_score
 from gankit.metrics.kid import kernel_inception_distance
@@ -30,20 +31,6 @@ from gankit.metrics.prdc import density_coverage, precision_recall
 from gankit.metrics.records import MetricRecord
 
 EVAL_FILE = "eval.json"
-ALL_METRICS = (
-    "fd",
-    "kid",
-    "is",
-    "pr",
-    "dc",
-    "parzen",
-    "memorization",
-    "modes",
-    "conditional_accuracy",
-    "cas",
-    "intra_fd",
-)
-CONDITIONAL_METRICS = ("conditional_accuracy", "cas", "intra_fd")
 TOY_STD = {"ring": 0.01, "grid": 0.05}
 
 
