@@ -20,10 +20,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_two_ranks_match_each_other_and_one_process(tmp_path, toy_config):
-    """DDP with gloo on CPU: identical weights across ranks, and the same result as a single
-    process on the same global batch (tolerance 1e-5: only the reduction order differs)."""
-    worker = Path(__file__).with_name("ddp_worker.py")
+def run_two_ranks(worker: str, *args: str) -> None:
+    """`torchrun --nproc_per_node=2 WORKER ARGS` on one machine (gloo, one thread per rank)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
     cmd = [
         sys.executable,
@@ -31,38 +29,35 @@ def test_two_ranks_match_each_other_and_one_process(tmp_path, toy_config):
         "torch.distributed.run",
         "--nproc_per_node=2",
         f"--master_port={free_port()}",
-        str(worker),
-        str(tmp_path),
-        *SETTINGS,
+        str(Path(__file__).with_name(worker)),
+        *args,
     ]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def assert_ranks_equal_one_process(tmp_path, toy_config) -> None:
+    """Both ranks hold identical weights, equal to one process on the same global batch."""
     rank0 = load_file(tmp_path / "rank0.safetensors")
     rank1 = load_file(tmp_path / "rank1.safetensors")
     assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)
-
     single = train(toy_config(*SETTINGS[len(TINY_TOY) :]), tmp_path / "single")
     reference = load_file(single.path / "model.safetensors")
     for key in reference:
         torch.testing.assert_close(rank0[key], reference[key], rtol=1e-5, atol=1e-5)
 
 
+def test_two_ranks_match_each_other_and_one_process(tmp_path, toy_config):
+    """DDP with gloo on CPU: identical weights across ranks, and the same result as a single
+    process on the same global batch (tolerance 1e-5: only the reduction order differs)."""
+    run_two_ranks("ddp_worker.py", str(tmp_path), *SETTINGS)
+    assert_ranks_equal_one_process(tmp_path, toy_config)
+
+
 def test_table_estimator_trains_under_torchrun(tmp_path):
     """TabularGAN under torchrun: each rank gets half of every global batch, so the replicas stay
     equal only if DDP averages their gradients — and they do, critic and generator alike."""
-    worker = Path(__file__).with_name("tabular_ddp_worker.py")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node=2",
-        f"--master_port={free_port()}",
-        str(worker),
-        str(tmp_path),
-    ]
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_two_ranks("tabular_ddp_worker.py", str(tmp_path))
     rank0, rank1 = (
         load_file(tmp_path / "tab0.safetensors"),
         load_file(tmp_path / "tab1.safetensors"),
@@ -101,10 +96,4 @@ def test_two_nodes_with_c10d_rendezvous_match_one_process(tmp_path, toy_config):
     for proc in nodes:
         _, err = proc.communicate(timeout=240)
         assert proc.returncode == 0, err.decode()[-3000:]
-    rank0 = load_file(tmp_path / "rank0.safetensors")
-    rank1 = load_file(tmp_path / "rank1.safetensors")
-    assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)
-    single = train(toy_config(*SETTINGS[len(TINY_TOY) :]), tmp_path / "single")
-    reference = load_file(single.path / "model.safetensors")
-    for key in reference:
-        torch.testing.assert_close(rank0[key], reference[key], rtol=1e-5, atol=1e-5)
+    assert_ranks_equal_one_process(tmp_path, toy_config)
