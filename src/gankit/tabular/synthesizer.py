@@ -10,7 +10,6 @@ condition vector (no rejection).
 
 from __future__ import annotations
 
-import time
 from math import inf
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from gankit.registry import TABULAR_SYNTH
 from gankit.tabular.encoders import CondSampler, ModeEncoder
 from gankit.tabular.fidelity import column_shape_score, correlation_score, fidelity_score
 from gankit.tabular.imputer import single_thread
-from gankit.tabular.privacy import NearestRecords, distance_space
+from gankit.tabular.privacy import NearestRecords
 from gankit.tabular.synthetic import SyntheticTable
 from gankit.tabular.transform import TableSchema
 
@@ -110,24 +109,9 @@ class TabularGAN(SyntheticTable):
         and `sample` fills them with fresh surrogates ("synthetic-000001", ...) that never equal
         a training value; an undeclared column that looks like one is refused. With `resume`,
         training continues from the checkpoint in `run_dir` (same data, same parameters)."""
-        self._check_params()
-        df, schema = self._complete_table(data, discrete_columns, identifier_columns, 2 * self.pac)
-        seed = int(np.random.default_rng(self.random_state).integers(2**31))
-        rng = np.random.default_rng(seed)
-        torch.manual_seed(seed)
-        start = time.perf_counter()
-        with single_thread():
-            self.encoder_ = ModeEncoder.fit(df, schema, seed)
-            self.schema_ = schema
-            train = self.encoder_.encode(df, rng)
-            self.sampler_ = CondSampler(train, self.encoder_.discrete_spans)
-            train_start = time.perf_counter()
-            self._train(df, train, seed, resume)
-            self.train_seconds_ = time.perf_counter() - train_start
-        self.fit_seconds_ = time.perf_counter() - start
-        self._records = NearestRecords(distance_space(schema, df))
-        self.privacy_ = self.privacy_report(df, holdout)
-        return self
+        return self._fit_table(
+            data, discrete_columns, identifier_columns, holdout, resume, 2 * self.pac
+        )
 
     def _check_params(self) -> None:
         if self.n_steps < 1 or self.pac < 1 or self.critic_steps < 1 or not 0 < self.lr < inf:
@@ -159,6 +143,7 @@ class TabularGAN(SyntheticTable):
 
     def _train(self, df: pd.DataFrame, train: np.ndarray, seed: int, resume: bool) -> None:
         """CTGAN's game on the engine; generator_ is what gets sampled (its EMA when kept)."""
+        self.sampler_ = CondSampler(train, self.encoder_.discrete_spans)
         model = CTGAN(
             self.encoder_.spans,
             self.encoder_.discrete_spans,

@@ -5,12 +5,16 @@ distance-to-closest-record guard and report."""
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from gankit.errors import ConfigError, DataError
+from gankit.tabular.encoders import ModeEncoder
+from gankit.tabular.imputer import single_thread
 from gankit.tabular.privacy import NearestRecords, distance_space
 from gankit.tabular.transform import TableSchema, identifier_names, infer_schema, surrogates
 
@@ -20,6 +24,35 @@ class SyntheticTable:
 
     schema_: TableSchema
     _records: NearestRecords
+
+    def _fit_table(
+        self,
+        data: Any,
+        discrete_columns: Any,
+        identifier_columns: Any,
+        holdout: pd.DataFrame | None,
+        resume: bool,
+        min_rows: int,
+    ) -> Any:
+        """The fit every synthesizer shares: check the table, mode-normalise it (seeded from
+        `random_state`), hand the encoded rows to the subclass's `_train(df, encoded, seed,
+        resume)`, then record the training rows for the DCR guard and the privacy report."""
+        self._check_params()  # type: ignore[attr-defined]
+        df, schema = self._complete_table(data, discrete_columns, identifier_columns, min_rows)
+        seed = int(np.random.default_rng(self.random_state).integers(2**31))  # type: ignore[attr-defined]
+        torch.manual_seed(seed)
+        start = time.perf_counter()
+        with single_thread():
+            self.encoder_ = ModeEncoder.fit(df, schema, seed)
+            self.schema_ = schema
+            encoded = self.encoder_.encode(df, np.random.default_rng(seed))
+            train_start = time.perf_counter()
+            self._train(df, encoded, seed, resume)  # type: ignore[attr-defined]
+            self.train_seconds_ = time.perf_counter() - train_start
+        self.fit_seconds_ = time.perf_counter() - start
+        self._records = NearestRecords(distance_space(schema, df))
+        self.privacy_ = self.privacy_report(df, holdout)
+        return self
 
     def _complete_table(
         self,

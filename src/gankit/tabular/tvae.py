@@ -10,7 +10,6 @@ category the model almost never makes is refused with a message rather than loop
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from gankit.registry import TABULAR_VAE
 from gankit.tabular.encoders import ModeEncoder
 from gankit.tabular.fidelity import fidelity_score
 from gankit.tabular.imputer import single_thread
-from gankit.tabular.privacy import NearestRecords, distance_space
+from gankit.tabular.privacy import NearestRecords
 from gankit.tabular.synthetic import SyntheticTable
 from gankit.tabular.transform import TableSchema
 
@@ -99,22 +98,7 @@ class TabularVAE(SyntheticTable):
         `identifier_columns` are left out of the model and filled with fresh surrogates by
         `sample`, as in `TabularGAN`. With `resume`, training continues from the checkpoint in
         `run_dir` (same data, same parameters)."""
-        self._check_params()
-        df, schema = self._complete_table(data, discrete_columns, identifier_columns, 2)
-        seed = int(np.random.default_rng(self.random_state).integers(2**31))
-        torch.manual_seed(seed)
-        start = time.perf_counter()
-        with single_thread():
-            self.encoder_ = ModeEncoder.fit(df, schema, seed)
-            self.schema_ = schema
-            train = self.encoder_.encode(df, np.random.default_rng(seed))
-            train_start = time.perf_counter()
-            self._train(train, seed, resume)
-            self.train_seconds_ = time.perf_counter() - train_start
-        self.fit_seconds_ = time.perf_counter() - start
-        self._records = NearestRecords(distance_space(schema, df))
-        self.privacy_ = self.privacy_report(df, holdout)
-        return self
+        return self._fit_table(data, discrete_columns, identifier_columns, holdout, resume, 2)
 
     def _check_params(self) -> None:
         if (
@@ -138,7 +122,7 @@ class TabularVAE(SyntheticTable):
                 f"TabularVAE: discrete = {self.discrete!r}; choose one of {', '.join(DISCRETE)}"
             )
 
-    def _train(self, train: np.ndarray, seed: int, resume: bool) -> None:
+    def _train(self, df: pd.DataFrame, train: np.ndarray, seed: int, resume: bool) -> None:
         """TVAE's ELBO on the engine; `decoder_` is what gets sampled."""
         model = TVAE(
             self.encoder_.spans,
