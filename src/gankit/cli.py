@@ -33,6 +33,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "add generated rows of the rare classes to a CSV (GANOverSampler)",
     ),
     "tune": ("gankit.tune", "search hyper-parameters with Optuna, write the best recipe"),
+    "keygen": ("gankit.crypto", "write a new random AES-256 key file (mode 0600)"),
+    "encrypt": ("gankit.crypto", "encrypt a model directory or a generated file (AES-256-GCM)"),
+    "decrypt": ("gankit.crypto", "decrypt a model directory or a generated file (AES-256-GCM)"),
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(m for m, _ in COMMANDS.values()))
 

@@ -9,6 +9,10 @@ The hashes catch corruption and casual edits, not a forger (who can recompute th
 also check the spec against the weights before allocating anything: `check_module_fits` builds
 the network on the meta device and compares its tensor shapes with the safetensors header, so a
 spec that asks for a 10^12-wide layer is refused in milliseconds whatever its hashes say.
+
+An encrypted directory (`gankit encrypt`, `gankit.crypto`) is read the same way: its files are
+decrypted in memory with the key of `gankit.crypto.current_key`, and the hashes are checked on
+the plaintext.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gankit.crypto import is_encrypted_dir
 from gankit.errors import CheckpointError
 
 if TYPE_CHECKING:  # torch is imported inside the functions that need it
@@ -141,16 +146,26 @@ def write_model_dir(
     return directory
 
 
+def _read(directory: str | os.PathLike, name: str) -> bytes:
+    """The bytes of file `name` of a model directory: read, or decrypted in memory when the
+    directory is encrypted (`gankit.crypto`)."""
+    if is_encrypted_dir(directory):
+        from gankit.crypto import read_file
+
+        return read_file(directory, name)
+    return (Path(directory) / name).read_bytes()
+
+
 def read_spec(directory: str | os.PathLike) -> dict[str, Any]:
     """Read and check `model.json` of a model directory."""
     directory = Path(directory)
     spec_path = directory / SPEC_FILE
     if not directory.is_dir():
         raise CheckpointError(f"{directory}: no such model directory")
-    if not spec_path.is_file():
+    if not spec_path.is_file() and not is_encrypted_dir(directory):
         raise CheckpointError(f"{spec_path}: missing; is {directory} a gankit model directory?")
     try:
-        spec = json.loads(spec_path.read_text())
+        spec = json.loads(_read(directory, SPEC_FILE))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{spec_path}: not valid JSON ({exc})") from exc
     if not isinstance(spec, dict) or spec.get("format") != FORMAT:
@@ -179,9 +194,12 @@ def verify_model_dir(directory: str | os.PathLike) -> dict[str, Any]:
     """Return the spec if the weights match their recorded SHA-256, else raise CheckpointError."""
     spec = read_spec(directory)
     weights = Path(directory) / WEIGHTS_FILE
-    if not weights.is_file():
+    if is_encrypted_dir(directory):  # the hash covers the plaintext, decrypted in memory
+        actual = hashlib.sha256(_read(directory, WEIGHTS_FILE)).hexdigest()
+    elif not weights.is_file():
         raise CheckpointError(f"{weights}: missing")
-    actual = sha256_file(weights)
+    else:
+        actual = sha256_file(weights)
     if actual != spec["weights_sha256"]:
         raise CheckpointError(
             f"{weights}: SHA-256 {actual[:16]}… does not match model.json "
@@ -216,11 +234,17 @@ def read_model_dir(
                 f"{Path(directory) / SPEC_FILE}: incomplete or inconsistent spec ({exc!r})"
             ) from exc
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from safetensors.torch import load, load_file
 
     weights = Path(directory) / WEIGHTS_FILE
     try:
-        tensors = load_file(str(weights))
+        if is_encrypted_dir(directory):  # decrypted in memory; the bytes loaded are hashed
+            data = _read(directory, WEIGHTS_FILE)
+            if hashlib.sha256(data).hexdigest() != spec["weights_sha256"]:
+                raise CheckpointError(f"{weights}: SHA-256 does not match model.json")
+            tensors = load(data)
+        else:
+            tensors = load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{weights}: unreadable safetensors file ({exc})") from exc
     return tensors, spec
@@ -245,11 +269,24 @@ def weight_shapes(directory: str | os.PathLike) -> dict[str, tuple[int, ...]]:
     from safetensors import SafetensorError, safe_open
 
     weights = Path(directory) / WEIGHTS_FILE
+    if is_encrypted_dir(directory):
+        return _header_shapes(_read(directory, WEIGHTS_FILE), weights)
     try:
         with safe_open(str(weights), framework="pt") as handle:
             return {name: tuple(handle.get_slice(name).get_shape()) for name in handle.keys()}  # noqa: SIM118
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{weights}: unreadable safetensors file ({exc})") from exc
+
+
+def _header_shapes(data: bytes, where: Path) -> dict[str, tuple[int, ...]]:
+    """Name -> shape from the JSON header of safetensors bytes (an encrypted directory's
+    weights, already in memory)."""
+    try:
+        size = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8 : 8 + size])
+        return {k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise CheckpointError(f"{where}: unreadable safetensors header ({exc})") from exc
 
 
 def check_bounds(where: str, values: dict[str, Any], bounds: dict[str, tuple[int, int]]) -> None:

@@ -118,6 +118,7 @@ class ServeOptions:
     batching: BatchConfig | str | None = "auto"
     host: str = "127.0.0.1"
     docs: bool = False  # /docs and /redoc: Swagger UI / ReDoc, loaded from a public CDN
+    encryption_key: bytes | None = None  # opens encrypted model directories (gankit.crypto)
 
 
 def _validation(loc: Sequence[Any], msg: str) -> RequestValidationError:
@@ -358,7 +359,10 @@ def create_app(
     """Build the app: load and verify `model_dirs` (plus any ready `models`), wire the routes."""
     options = options or ServeOptions()
     check_options(options)
-    served, refused = load_models(model_dirs, LoadOptions(options.runtime, options.threads))
+    from gankit.crypto import using_key
+
+    with using_key(options.encryption_key):  # None: $GANKIT_KEY / $GANKIT_KEY_FILE, if set
+        served, refused = load_models(model_dirs, LoadOptions(options.runtime, options.threads))
     served.update(models or {})
     service = Service(served, refused, options)
 

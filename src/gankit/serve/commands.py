@@ -57,6 +57,11 @@ def _register_serve(subparsers: Any) -> None:
         "for eager-torch generators, off under ONNX Runtime (where it measured no gain)",
     )
     p.add_argument("--batch-wait-ms", type=float, default=0.0, help="extra wait for company")
+    p.add_argument(
+        "--key-file",
+        help="key of encrypted model directories (`gankit encrypt`; default $GANKIT_KEY or "
+        "$GANKIT_KEY_FILE); they are decrypted in memory only",
+    )
     p.add_argument("--ssl-certfile")
     p.add_argument("--ssl-keyfile")
     p.add_argument("--log-level", default="info")
@@ -88,6 +93,7 @@ def _serve(args: argparse.Namespace) -> int:
         batching=_batching(args.micro_batch, args.batch_wait_ms),
         host=args.host,
         docs=args.docs,
+        encryption_key=_encryption_key(args.key_file),
     )
     if options.keys is not None and len(options.keys) == 0:
         from gankit.errors import ConfigError
@@ -97,6 +103,14 @@ def _serve(args: argparse.Namespace) -> int:
         )
     serve(args.model_dirs, options, args.port, args.ssl_certfile, args.ssl_keyfile, args.log_level)
     return 0
+
+
+def _encryption_key(key_file: str | None) -> bytes | None:
+    if not key_file:
+        return None
+    from gankit.crypto import read_key_file
+
+    return read_key_file(key_file)
 
 
 def _batching(value: str, wait_ms: float) -> Any:

@@ -433,6 +433,16 @@ def _name(directory: Path, spec: dict[str, Any]) -> str:
     return name if isinstance(name, str) and name else directory.resolve().name
 
 
+def _runtime_for(directory: Path, options: LoadOptions) -> LoadOptions:
+    """An encrypted directory is served by eager torch under "auto": its ONNX files stay
+    encrypted on disk and are never decrypted to a file for ONNX Runtime."""
+    from gankit.crypto import is_encrypted_dir
+
+    if options.runtime == "auto" and is_encrypted_dir(directory):
+        return LoadOptions("torch", options.threads)
+    return options
+
+
 def load_models(
     directories: Sequence[str | Path],
     options: LoadOptions | None = None,
@@ -453,7 +463,7 @@ def load_models(
                     f"{directory}: kind {name!r} cannot be served; "
                     f"expected one of {sorted(loaders)}"
                 )
-            model = loaders[name](directory, spec, options)
+            model = loaders[name](directory, spec, _runtime_for(directory, options))
             if model.name in served:
                 raise CheckpointError(
                     f"{directory}: a model named {model.name!r} is already served"
