@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("gankit.commands", "verify a model directory (hashes, spec against weights)"),
     "eval": ("gankit.commands", "compute metrics of a trained run, write eval.json"),
     "report": ("gankit.commands", "write a self-contained report.html for a run"),
+    "translate": ("gankit.commands", "translate images with a trained CycleGAN (A <-> B)"),
     "serve": ("gankit.serve.commands", "serve models over HTTP (needs the serve extra)"),
     "apikey": ("gankit.serve.commands", "create an API key for `gankit serve`"),
     "export": ("gankit.serve.commands", "export a model to ONNX; quantize or prune it"),

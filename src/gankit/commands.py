@@ -94,6 +94,15 @@ def register(subparsers) -> None:
     )
     p.set_defaults(handler=cmd_check)
 
+    p = subparsers.add_parser(
+        "translate", help="translate images with a trained CycleGAN (A <-> B)"
+    )
+    p.add_argument("model_dir", help="CycleGAN run or model directory")
+    p.add_argument("--in", dest="src", required=True, help="an image file or a folder of them")
+    p.add_argument("--out", required=True, help="a .png file (one input) or a folder")
+    p.add_argument("--direction", choices=("a2b", "b2a"), default="a2b")
+    p.set_defaults(handler=cmd_translate)
+
     register_metrics(subparsers)
 
 
@@ -256,6 +265,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from gankit.bench import run_benchmark
 
     run_benchmark(args.name, quick=args.quick, seeds=args.seeds, out=args.out, plot_dir=args.plots)
+    return 0
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    from gankit.models.cyclegan import translate_files
+
+    written = translate_files(args.model_dir, args.src, args.out, args.direction)
+    print(f"translated {len(written)} image(s) {args.direction}: {args.out}")
     return 0
 
 

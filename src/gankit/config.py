@@ -77,12 +77,28 @@ class SwissRollDataConfig:
     seed: int = 0
 
 
+@dataclass
+class UnpairedDataConfig:
+    """Two unpaired image domains A and B (CycleGAN): two folders of images, or a built-in
+    pair made from the digits (`domains`, each image in one domain only)."""
+
+    name: str = "unpaired"
+    root_a: str | None = None  # folder of domain A images (any layout, searched recursively)
+    root_b: str | None = None  # folder of domain B images
+    domains: str | None = None  # built-in instead of the roots: digits-mirror
+    split: str = "train"  # built-in domains: digits split (train | test | all)
+    image_size: int | None = None  # square size both domains are resized to
+    channels: int | None = None  # 1 or 3; None: as the files are (both domains must agree)
+    seed: int = 0  # built-in domains: how the digits are split between A and B
+
+
 DATA_SECTIONS: dict[str, type] = {
     **dict.fromkeys(("digits", "mnist", "fashion-mnist", "cifar10", "folder"), ImageDataConfig),
     "stacked-digits": StackedDigitsDataConfig,
     "ring": RingDataConfig,
     "grid": GridDataConfig,
     "swiss-roll": SwissRollDataConfig,
+    "unpaired": UnpairedDataConfig,
 }
 DataConfig = ImageDataConfig  # the default section
 
@@ -176,6 +192,40 @@ class ConditionalMLPModelConfig(ConditionalModelConfig):
     d_depth: int = 2
     g_activation: str = "relu"
     g_output: str = "tanh"  # tanh | sigmoid | none
+
+
+@dataclass
+class CycleGANModelConfig:
+    """CycleGAN (Zhu et al. 2017): generators G: A->B and F: B->A, discriminators D_A, D_B,
+    least-squares loss, cycle-consistency and identity losses, a pool of past fakes per D.
+    Needs `data.name: unpaired`."""
+
+    family: str = "cyclegan"
+    g_width: int = 32  # base channels of G (doubled at each of its 2 downsamplings)
+    d_width: int = 32
+    g_blocks: int = 2  # residual blocks at G's bottleneck (6 or 9 in the paper)
+    d_layers: int = 2  # stride-2 convolutions of D
+    patch: bool = True  # PatchGAN D (a grid of logits); False: one logit per image
+    norm: str = "instance"  # instance | batch | none (G and D)
+    cycle_weight: float = 10.0  # lambda_cyc
+    identity_weight: float = 5.0  # lambda_id on ||G(b) - b||_1 + ||F(a) - a||_1 (0 = off)
+    pool_size: int = 50  # past fakes kept per D (0 = D sees the newest fakes only)
+
+
+@dataclass
+class ProGANModelConfig:
+    """ProGAN (Karras et al. 2018): progressive growing with fade-in, equalised learning rate,
+    pixel norm in G, minibatch standard deviation in D, WGAN-GP with the drift term."""
+
+    family: str = "progan"
+    latent_dim: int = 64
+    resolutions: list[int] = field(default_factory=lambda: [4, 8])  # powers of 2, from 4
+    widths: list[int] = field(default_factory=lambda: [64, 64])  # channels per resolution
+    phase_steps: int = 1000  # steps of each stable phase (images = steps x batch_size)
+    fade_steps: int = 1000  # steps of each fade-in (alpha 0 -> 1)
+    gradient_penalty: float = 10.0  # WGAN-GP lambda
+    drift: float = 0.001  # epsilon_drift x E[D(x)^2]
+    minibatch_std_group: int = 4
 
 
 ModelConfig = DCGANModelConfig  # the default section

@@ -164,6 +164,33 @@ KINDS: dict[str, Kind] = {
     ),
 }
 
+# image translation (CycleGAN) and progressive growing (ProGAN)
+CYCLEGAN_KIND, PROGAN_KIND = "cyclegan", "progan"
+FAMILIES["cyclegan"] = Family(
+    "cyclegan",
+    "gankit.config:CycleGANModelConfig",
+    "gankit.models.cyclegan:build",
+    "CycleGAN (Zhu et al. 2017): unpaired translation A <-> B, cycle and identity losses",
+)
+FAMILIES["progan"] = Family(
+    "progan",
+    "gankit.config:ProGANModelConfig",
+    "gankit.models.progan:build",
+    "ProGAN (Karras et al. 2018): progressive growing, equalised LR, pixel norm",
+)
+KINDS[CYCLEGAN_KIND] = Kind(
+    CYCLEGAN_KIND,
+    "gankit.models.cyclegan:load_cyclegan",
+    tags=frozenset({"image", "translation"}),
+)
+KINDS[PROGAN_KIND] = Kind(
+    PROGAN_KIND,
+    "gankit.models.progan:load_progan",
+    "gankit.models.progan:serve_progan",
+    _GEN_REQUESTS,
+    tags=frozenset({"generator", "image"}),
+)
+
 
 def family(name: str) -> Family:
     """The family a config's `model.family` names."""
