@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 
 from gankit.errors import ConfigError, DataError
+from gankit.tabular.dp import DPSettings, fit_private, private_schema, range_modes
 from gankit.tabular.encoders import ModeEncoder
 from gankit.tabular.imputer import single_thread
 from gankit.tabular.privacy import NearestRecords, distance_space
@@ -39,20 +40,53 @@ class SyntheticTable:
         resume)`, then record the training rows for the DCR guard and the privacy report."""
         self._check_params()  # type: ignore[attr-defined]
         df, schema = self._complete_table(data, discrete_columns, identifier_columns, min_rows)
+        dp = self._dp_settings(resume)
+        if dp is not None:  # ranges and categories declared or public, not learned
+            df, schema, public = private_schema(df, schema, dp)
         seed = int(np.random.default_rng(self.random_state).integers(2**31))  # type: ignore[attr-defined]
         torch.manual_seed(seed)
         start = time.perf_counter()
         with single_thread():
-            self.encoder_ = ModeEncoder.fit(df, schema, seed)
+            if dp is not None and "modes" not in dp.public:
+                self.encoder_ = ModeEncoder(schema, range_modes(schema))  # no mixture fit
+            else:
+                self.encoder_ = ModeEncoder.fit(df, schema, seed)
             self.schema_ = schema
             encoded = self.encoder_.encode(df, np.random.default_rng(seed))
             train_start = time.perf_counter()
-            self._train(df, encoded, seed, resume)  # type: ignore[attr-defined]
+            self.dp_ = None
+            if dp is not None:
+                self.dp_ = fit_private(self, encoded, seed, dp, public)
+            else:
+                self._train(df, encoded, seed, resume)  # type: ignore[attr-defined]
             self.train_seconds_ = time.perf_counter() - train_start
         self.fit_seconds_ = time.perf_counter() - start
         self._records = NearestRecords(distance_space(schema, df))
         self.privacy_ = self.privacy_report(df, holdout)
         return self
+
+    def _dp_settings(self, resume: bool) -> DPSettings | None:
+        """The validated `dp` option (None: not private); DP fits are refused what would use
+        the data outside DP-SGD (early stopping on fidelity, an auxiliary classifier) or
+        break the accounting (resume)."""
+        dp = DPSettings.parse(getattr(self, "dp", None))
+        if dp is None:
+            return None
+        used = [
+            name
+            for name, on in (
+                ("early_stopping", getattr(self, "early_stopping", False)),
+                ("class_column", getattr(self, "class_column", None) is not None),
+                ("resume", resume),
+            )
+            if on
+        ]
+        if used:
+            raise ConfigError(
+                f"dp: {used} would use the training data outside DP-SGD (or restart its "
+                "accounting); turn them off for a private fit"
+            )
+        return dp
 
     def _complete_table(
         self,
@@ -125,13 +159,20 @@ class SyntheticTable:
 
     # ----------------------------------------------------------------------------- privacy
     def _not_copies(self, frame: pd.DataFrame) -> np.ndarray:
-        if not hasattr(self, "_records"):
+        # a DP model does not filter against its training rows: that filter reads the data
+        # outside DP-SGD (and a saved DP model keeps no training rows to filter against)
+        if not hasattr(self, "_records") or getattr(self, "dp_", None):
             return np.ones(len(frame), dtype=bool)
         return self._records.nearest(distance_space(self.schema_, frame)) > 1e-9
 
     def distance_to_closest_record(self, rows: pd.DataFrame) -> np.ndarray:
         """Each row's distance to its nearest training row (numbers scaled to [0, 1] by the
         training ranges, categories one-hot, Euclidean)."""
+        if not hasattr(self, "_records"):
+            raise ConfigError(
+                "this model keeps no training rows (a differentially private model saves "
+                "none); measure distances with gankit.tabular.privacy against the table"
+            )
         return self._records.nearest(distance_space(self.schema_, rows.copy()))
 
     def privacy_report(self, train: pd.DataFrame, holdout: pd.DataFrame | None = None) -> dict:
