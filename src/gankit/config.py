@@ -228,6 +228,26 @@ class ProGANModelConfig:
     minibatch_std_group: int = 4
 
 
+@dataclass
+class BigGANModelConfig:
+    """BigGAN (Brock et al. 2019) at small scale: shared class embedding, hierarchical latent,
+    class-conditional BN from [z chunk, embedding], self-attention, spectral norm in G and D,
+    projection D and orthogonal regularisation of G (train with objective.loss = hinge)."""
+
+    family: str = "biggan"
+    latent_dim: int = 64  # split into one chunk per G stage (4×4 map, then one per block)
+    g_width: int = 64  # channels of G's last block (doubling towards 4×4)
+    d_width: int = 64  # channels of D's first block (doubling towards 4×4)
+    num_classes: int = 10
+    embed_dim: int = 128  # the shared class embedding
+    attention: int = 0  # self-attention at this resolution (px; an inner stage, e.g. 16 at 32 px)
+    ortho_reg: float = 1e-4  # β of β‖WWᵀ ⊙ (1 − I)‖²_F on G's weights (0 = off)
+    conditioning: str = "projection"  # projection | acgan
+    class_weight: float = 1.0  # acgan only
+    spectral_norm: bool = True  # on every conv and linear layer of G and D
+    init: str = "orthogonal"  # default | dcgan | orthogonal
+
+
 ModelConfig = DCGANModelConfig  # the default section
 LEGACY_KEYS = {"model.depth": ("g_depth", "d_depth")}  # one `depth` used to set both
 

@@ -43,6 +43,8 @@ ARCHITECTURE_BOUNDS = {
     "latent_categories": (0, MAX_LATENT_DIM),
     "maxout_pieces": (1, 64),
     "num_classes": (1, 1 << 20),
+    "embed_dim": (1, MAX_LATENT_DIM),  # biggan
+    "attention": (0, 1 << 16),  # biggan
 }
 MAX_CLASSES = 1 << 20
 DISCRIMINATOR_PREFIX = "discriminator."  # D's weights, saved beside G's for rejection sampling

@@ -102,6 +102,13 @@ FAMILIES.update(
     }
 )
 
+FAMILIES["biggan"] = Family(
+    "biggan",
+    "gankit.config:BigGANModelConfig",
+    "gankit.models.biggan:build",
+    "BigGAN (Brock et al. 2019), small: hierarchical z, shared embedding, SN, attention",
+)
+
 FAMILIES["vae"] = Family(
     "vae", "gankit.config:VAEModelConfig", "gankit.models.vae:build", "VAE (Kingma & Welling 2014)"
 )

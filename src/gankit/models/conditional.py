@@ -31,8 +31,9 @@ LABELLED_DATA = (
 )
 
 
-def build(cfg) -> tuple[ConditionalGAN, Any]:
-    """The conditional GAN and its batch provider (registry builder of `cdcgan` and `cmlp`)."""
+def build(cfg, model_class: type | None = None) -> tuple[ConditionalGAN, Any]:
+    """The conditional GAN (or `model_class`, a subclass: BigGAN) and its batch provider
+    (registry builder of `cdcgan` and `cmlp`)."""
     from gankit.data.source import TensorBatches, load_dataset
 
     if cfg.objective.unroll_steps > 0:
@@ -42,7 +43,7 @@ def build(cfg) -> tuple[ConditionalGAN, Any]:
         )
     dataset = load_dataset(cfg.data)
     check_labels(dataset, cfg.model.num_classes, cfg.model.family)
-    return ConditionalGAN(cfg, dataset), TensorBatches(
+    return (model_class or ConditionalGAN)(cfg, dataset), TensorBatches(
         dataset, cfg.train.batch_size, cfg.train.seed
     )
 

@@ -28,7 +28,7 @@ from gankit.errors import ConfigError
 from gankit.nets.dcgan import DCGANDiscriminator, _stages
 from gankit.nets.layers import activation, apply_spectral_norm, init_weights, output_activation
 
-CONDITIONAL_FAMILIES = ("cdcgan", "cmlp")
+CONDITIONAL_FAMILIES = ("cdcgan", "cmlp", "biggan")  # biggan: gankit.nets.biggan
 CONDITIONINGS = ("projection", "acgan")
 
 
@@ -170,6 +170,10 @@ def _num_classes(spec: dict[str, Any]) -> int:
 def build_conditional_generator(spec: dict[str, Any]) -> nn.Module:
     """G of a conditional family (`cdcgan` or `cmlp`) from its architecture spec."""
     family, z, k = spec["family"], spec["latent_dim"], _num_classes(spec)
+    if family == "biggan":
+        from gankit.nets.biggan import build_biggan_generator
+
+        return build_biggan_generator(spec)
     if family == "cdcgan":
         net: nn.Module = ConditionalDCGANGenerator(z, *_image_dims(spec), k, spec["g_width"])
     elif family == "cmlp":
@@ -192,6 +196,10 @@ def build_conditional_discriminator(spec: dict[str, Any]) -> nn.Module:
     """D of a conditional family, with spectral norm (also on the projection embedding's
     companions: every conv and linear layer) when `spectral_norm` is set."""
     family, k = spec["family"], _num_classes(spec)
+    if family == "biggan":
+        from gankit.nets.biggan import build_biggan_discriminator
+
+        return build_biggan_discriminator(spec)
     if family == "cdcgan":
         channels, size = _image_dims(spec)
         plain = DCGANDiscriminator(channels, size, spec["d_width"], spec.get("d_batch_norm", False))
