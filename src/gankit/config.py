@@ -287,6 +287,41 @@ class VAEModelConfig:
 
 
 @dataclass
+class BiGANModelConfig:
+    """BiGAN / ALI (Donahue et al. 2017; Dumoulin et al. 2017): encoder E: x -> z, generator
+    G: z -> x and a discriminator on (x, z) pairs, MLPs. Optimizers: `ge` (G and E together,
+    train.lr_g) and `d` (train.lr_d); only objective.loss applies."""
+
+    family: str = "bigan"
+    latent_dim: int = 8
+    g_widths: list[int] = field(default_factory=lambda: [256, 256])
+    e_widths: list[int] = field(default_factory=lambda: [256, 256])
+    d_widths: list[int] = field(default_factory=lambda: [512, 512])
+    activation: str = "relu"  # G and E (D: leaky ReLU)
+    d_dropout: float = 0.2  # dropout after every hidden layer of D
+    stochastic_encoder: bool = True  # ALI: z = mu + sigma * eps; False: BiGAN's z = mu(x)
+    # ALICE (Li et al. 2017), not in BiGAN/ALI: + weight x mean ||G(E(x)) - x||^2 for G and E
+    reconstruction_weight: float = 0.0
+
+
+@dataclass
+class VAEGANModelConfig:
+    """VAE-GAN (Larsen et al. 2016): the VAE's encoder and decoder (the decoder is the
+    generator), an MLP discriminator whose hidden layer `feature_layer` is the space of the
+    reconstruction loss. Optimizers: `vae` (encoder and decoder, train.lr_g) and `d` (lr_d)."""
+
+    family: str = "vaegan"
+    latent_dim: int = 8
+    widths: list[int] = field(default_factory=lambda: [256, 128])  # encoder; decoder mirrors
+    activation: str = "relu"
+    d_widths: list[int] = field(default_factory=lambda: [256, 128])
+    d_dropout: float = 0.0
+    feature_layer: int = 1  # hidden layer of D (1-based) whose activations are compared
+    feature_std: float = 1.0  # sigma of the Gaussian observation model in D's feature space
+    gamma: float = 0.1  # weight of the feature reconstruction against the GAN term (decoder)
+
+
+@dataclass
 class TrainConfig:
     """The optimisation loop (Algorithm 1 of Goodfellow et al. 2014)."""
 

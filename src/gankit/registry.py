@@ -112,10 +112,23 @@ FAMILIES["biggan"] = Family(
 FAMILIES["vae"] = Family(
     "vae", "gankit.config:VAEModelConfig", "gankit.models.vae:build", "VAE (Kingma & Welling 2014)"
 )
+FAMILIES["bigan"] = Family(
+    "bigan",
+    "gankit.config:BiGANModelConfig",
+    "gankit.models.bigan:build",
+    "BiGAN / ALI (Donahue et al. 2017; Dumoulin et al. 2017): encoder, generator, joint D",
+)
+FAMILIES["vaegan"] = Family(
+    "vaegan",
+    "gankit.config:VAEGANModelConfig",
+    "gankit.models.vaegan:build",
+    "VAE-GAN (Larsen et al. 2016): the VAE decoder as G, reconstruction in D's features",
+)
 
 IMAGE_GENERATOR, TOY_GENERATOR = "image-generator", "toy-generator"
 IMPUTER, TABULAR_SYNTH = "imputer", "tabular-synth"
 VAE_KIND, TABULAR_VAE = "vae", "tabular-vae"
+BIGAN_KIND = "bigan"
 
 _GEN_LOADER = "gankit.generator:load_generator"
 _GEN_SERVE = "gankit.serve.models:serve_generator"
@@ -170,6 +183,14 @@ KINDS: dict[str, Kind] = {
         frozenset({"tabular", "synthesis"}),
     ),
 }
+KINDS[BIGAN_KIND] = Kind(
+    BIGAN_KIND,
+    "gankit.models.bigan:load_bigan",
+    "gankit.serve.models:serve_bigan",
+    (*_GEN_REQUESTS, "EncodeRequest"),
+    None,
+    frozenset({"image", "encoder"}),
+)
 
 # image translation (CycleGAN) and progressive growing (ProGAN)
 CYCLEGAN_KIND, PROGAN_KIND = "cyclegan", "progan"
@@ -239,6 +260,20 @@ def load_sampler(directory: Any) -> Any:
         raise CheckpointError(
             f"{directory}: a {entry.name!r} model draws no images or points; expected one of "
             f"{', '.join(k for k, v in KINDS.items() if v.tags & SAMPLER_TAGS)}"
+        )
+    return entry.load(directory)
+
+
+def load_encoder(directory: Any) -> Any:
+    """Load a model directory with an encoder (a kind tagged "encoder": VAE, VAE-GAN, BiGAN):
+    what `gankit encode` reads. CheckpointError for any other kind."""
+    from gankit.modeldir import verify_model_dir
+
+    entry = kind(verify_model_dir(directory).get("kind"), directory)
+    if "encoder" not in entry.tags:
+        raise CheckpointError(
+            f"{directory}: a {entry.name!r} model has no encoder; `gankit encode` takes a model "
+            f"of kind {', '.join(kinds_with('encoder'))}"
         )
     return entry.load(directory)
 

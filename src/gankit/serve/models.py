@@ -414,6 +414,14 @@ def serve_vae(directory: Path, spec: dict[str, Any], options: LoadOptions) -> Se
     return model
 
 
+def serve_bigan(directory: Path, spec: dict[str, Any], options: LoadOptions) -> ServedModel:
+    """A BiGAN / ALI: its generator behind the generate, latent and decode routes, its encoder
+    behind encode (torch)."""
+    from gankit.models.bigan import load_bigan
+
+    return GeneratorModel(_name(directory, spec), load_bigan(directory), directory)
+
+
 def serve_tvae(directory: Path, spec: dict[str, Any], options: LoadOptions) -> ServedModel:
     from gankit.tabular import TabularVAE
 
