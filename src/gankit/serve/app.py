@@ -39,6 +39,7 @@ from gankit.registry import KINDS
 from gankit.serve.audit import AuditLog, ObserverMiddleware
 from gankit.serve.auth import SCOPES, KeyStore, Principal
 from gankit.serve.batching import BatchConfig, MicroBatcher
+from gankit.serve.drift import DriftConfig, build_monitors, not_monitored
 from gankit.serve.headers import SecurityHeadersMiddleware
 from gankit.serve.limits import (
     AddressRateLimitMiddleware,
@@ -67,6 +68,7 @@ from gankit.serve.schemas import (
     LatentResponse,
     ModelInfo,
     ModelList,
+    QualityReport,
     ReadyResponse,
     RowsResponse,
     SamplesResponse,
@@ -119,6 +121,7 @@ class ServeOptions:
     host: str = "127.0.0.1"
     docs: bool = False  # /docs and /redoc: Swagger UI / ReDoc, loaded from a public CDN
     encryption_key: bytes | None = None  # opens encrypted model directories (gankit.crypto)
+    drift: DriftConfig = field(default_factory=DriftConfig)  # window and thresholds (drift.py)
 
 
 def _validation(loc: Sequence[Any], msg: str) -> RequestValidationError:
@@ -159,6 +162,7 @@ class Service:
         self.audit = AuditLog(options.audit_log) if options.audit_log else None
         self.rate = RateLimiter(self.limits.rate, self.limits.burst)
         self.address_rate = RateLimiter(self.limits.address_rate, self.limits.address_burst)
+        self.drift = build_monitors(models, options.drift)  # tabular models only
         self.batchers: dict[str, MicroBatcher] = {}
         for model in models.values():
             config = batch_config(options.batching, model)
@@ -532,6 +536,23 @@ def _add_model_routes(app: FastAPI, service: Service, key_header: APIKeyHeader) 
             raise HTTPException(404, f"no model named {name!r}")
         return service.models[name].info()
 
+    @app.get(
+        "/v1/models/{name}/quality",
+        tags=["models"],
+        response_model=QualityReport,
+        responses=documented(*AUTH, 404, 422),
+    )
+    async def model_quality(
+        name: str, request: Request, key: str | None = Security(key_header)
+    ) -> dict[str, Any]:
+        """Drift of the model's recent inputs (imputer) or outputs (synthesizer) against its
+        training distribution, per column: PSI, KS / TV, flagged or not (any valid key)."""
+        _any_scope(service, request, key)
+        if name not in service.models:
+            raise HTTPException(404, f"no model named {name!r}")
+        monitor = service.drift.get(name)
+        return monitor.report() if monitor is not None else not_monitored(name)
+
 
 def _any_scope(service: Service, request: Request, key: str | None) -> Principal:
     """Any valid key may read metadata (403, naming `admin`, only if it has no scope)."""
@@ -683,6 +704,7 @@ def _add_tabular_routes(app: FastAPI, service: Service, scope: Callable) -> None
         service.metrics.observe_batch(model.name, req.n)
         start = time.perf_counter()
         frame = await service.run(model.sample, req.n, req.seed, req.conditions)
+        observe_drift(service, model.name, frame)
         return rows_response(model, frame, start)
 
 
@@ -748,7 +770,16 @@ def check_and_observe(service: Service, model: TabularModel, rows: Sequence[Any]
     service.metrics.observe_inputs(
         model.name, model.column_names, check.missing, check.out_of_range, len(rows)
     )
+    observe_drift(service, model.name, check.frame)
     return check.frame
+
+
+def observe_drift(service: Service, name: str, frame: Any) -> None:
+    """Add rows a tabular model received (impute) or handed out (synthesize) to its drift
+    window (serve/drift.py)."""
+    monitor = service.drift.get(name)
+    if monitor is not None and monitor.columns:
+        monitor.observe(frame, service.metrics)
 
 
 def serve(

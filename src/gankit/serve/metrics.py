@@ -54,6 +54,30 @@ class ServeMetrics:
             ["model", "column"],
             registry=reg,
         )
+        self.drift_psi = Gauge(
+            "gankit_drift_psi",
+            "Population stability index of the recent window against the training reference",
+            ["model", "column"],
+            registry=reg,
+        )
+        self.drift_ks = Gauge(
+            "gankit_drift_ks",
+            "KS statistic (numeric columns) or total variation (categorical) of the recent window",
+            ["model", "column"],
+            registry=reg,
+        )
+        self.drift_flag = Gauge(
+            "gankit_drift_flagged",
+            "1 when the column's recent window is over a drift threshold",
+            ["model", "column"],
+            registry=reg,
+        )
+        self.drift_window = Gauge(
+            "gankit_drift_window_values",
+            "Values in the column's drift window",
+            ["model", "column"],
+            registry=reg,
+        )
         self._missing_counts: dict[tuple[str, str], tuple[int, int]] = {}
 
     def observe_request(self, endpoint: str, model: str, status: int, seconds: float) -> None:
@@ -84,6 +108,16 @@ class ServeMetrics:
             seen, miss = seen + rows, miss + n_missing
             self._missing_counts[(model, column)] = (seen, miss)
             self.missing_share.labels(model, column).set(miss / seen if seen else 0.0)
+
+    def observe_drift(self, model: str, columns: Sequence[dict]) -> None:
+        """Set the drift gauges from `DriftMonitor` column statuses (serve/drift.py)."""
+        for c in columns:
+            if c["psi"] is None:
+                continue
+            self.drift_psi.labels(model, c["name"]).set(c["psi"])
+            self.drift_ks.labels(model, c["name"]).set(c["ks"] if c["numeric"] else c["tv"])
+            self.drift_flag.labels(model, c["name"]).set(1.0 if c["drift"] else 0.0)
+            self.drift_window.labels(model, c["name"]).set(c["n"])
 
     def render(self) -> bytes:
         """The Prometheus text exposition."""

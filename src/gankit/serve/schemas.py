@@ -129,6 +129,20 @@ class RowsResponse(BaseModel):
     latency_ms: float
 
 
+class QualityReport(BaseModel):
+    """Drift of a served tabular model (`GET /v1/models/{name}/quality`): status is "ok",
+    "drift", "warming up", "no reference" or "not monitored"; per column the window size `n`,
+    `psi`, `ks` (numbers) or `tv` (categories) and `drift`."""
+
+    model: str
+    monitored: bool
+    status: str
+    reference: str | None = None
+    window: int = 0
+    config: dict[str, Any] | None = None
+    columns: list[dict[str, Any]] = []
+
+
 class ModelInfo(BaseModel):
     """A served model and its `model.json` metadata (tabular models: the schema's columns, as
     in model.json: name, kind continuous/integer/categorical, min, max, categories)."""
