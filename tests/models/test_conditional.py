@@ -332,14 +332,18 @@ def test_quick_conditional_bench(tmp_path):
 
     result = run_benchmark("conditional", quick=True, out=tmp_path)
     rows = result["measured"]
-    assert list(rows) == ["held-out real (floor)", "projection", "acgan"]
+    assert list(rows) == ["held-out real (floor)", "projection", "acgan", "biggan"]
     floor = rows["held-out real (floor)"]
     assert floor["fd"]["mean"] == pytest.approx(0.250, abs=0.005)  # docs/benchmarks.md floor
     assert floor["conditional_accuracy"]["mean"] > 0.95 and floor["cas"]["mean"] > 0.9
     assert floor["intra_fd"]["mean"] == pytest.approx(1.5346, abs=1e-3)
-    for name in ("projection", "acgan"):
+    for name in ("projection", "acgan", "biggan"):
         (seed,) = rows[name]["per_seed"]
         assert len(seed["per_class_accuracy"]) == 10 and 0 <= seed["cas"] <= 1
+        assert 0 <= seed["precision"] <= 1 and 0 <= seed["recall"] <= 1
+    sweep = result["truncation_sweep"]["biggan"]  # BigGAN's truncation sweep, every threshold
+    assert list(sweep) == ["0.5", "1", "1.5", "2", "none"]
+    assert sweep["none"]["fd"]["mean"] == pytest.approx(rows["biggan"]["fd"]["mean"])
     assert json.loads((tmp_path / "conditional.json").read_text())["benchmark"] == "conditional"
 
 
