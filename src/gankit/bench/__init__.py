@@ -27,8 +27,11 @@ BENCHMARKS: dict[str, str] = {
     "digits": "gankit.bench.digits",
     "conditional": "gankit.bench.conditional",
     "vae": "gankit.bench.vae",
+    "cyclegan": "gankit.bench.cyclegan",
+    "progan": "gankit.bench.progan",
     "serve": "gankit.bench.serve",
     "ddp": "gankit.bench.ddp",
+    "privacy": "gankit.bench.privacy",
 }
 
 
