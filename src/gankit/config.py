@@ -352,6 +352,10 @@ class TrainConfig:
     # stop if in half of the last N steps D separated every batch by a saturating margin (logit
     # gap >= 20): an exploded game is caught within N steps, whatever the run length
     collapse_patience: int = 50
+    parallel: str = "ddp"  # ddp | fsdp: how torchrun ranks share the networks (FSDP2 shards them)
+    # model parallelism: network name -> device (`{g: cuda:0, d: cuda:1}`); unnamed ones stay on
+    # train.device
+    placement: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -378,6 +382,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "objective.loss": ("minimax", "non-saturating", "wasserstein", "least-squares", "hinge"),
     "train.optimizer": ("adam", "sgd", "rmsprop"),
     "train.device": ("auto", "cpu", "cuda"),
+    "train.parallel": ("ddp", "fsdp"),
     "train.amp": ("auto", "bf16", "off"),
     "train.on_divergence": ("stop", "rollback"),
     "train.lr_decay": ("none", "linear", "cosine"),
@@ -471,6 +476,11 @@ def _type_ok(value: Any, hint: Any) -> bool:
     if origin is list:
         (item,) = typing.get_args(hint)
         return isinstance(value, list) and all(_type_ok(v, item) for v in value)
+    if origin is dict:
+        key_type, item = typing.get_args(hint)
+        return isinstance(value, dict) and all(
+            _type_ok(k, key_type) and _type_ok(v, item) for k, v in value.items()
+        )
     return isinstance(value, hint)
 
 

@@ -1,3 +1,4 @@
+import json
 import os
 import socket
 import subprocess
@@ -12,6 +13,7 @@ from gankit.engine import train
 from ..conftest import TINY_TOY
 
 SETTINGS = [*TINY_TOY, "train.steps=30", "train.batch_size=64"]
+FSDP = [*SETTINGS, "train.parallel=fsdp", "train.checkpoint_every=15"]
 
 
 def free_port() -> int:
@@ -52,6 +54,20 @@ def test_two_ranks_match_each_other_and_one_process(tmp_path, toy_config):
     process on the same global batch (tolerance 1e-5: only the reduction order differs)."""
     run_two_ranks("ddp_worker.py", str(tmp_path), *SETTINGS)
     assert_ranks_equal_one_process(tmp_path, toy_config)
+
+
+def test_fsdp_shards_resume_and_match_one_process(tmp_path, toy_config):
+    """FSDP2 (`train.parallel=fsdp`, gloo on CPU): the parameters are sharded DTensors; a run
+    stopped at step 15 (checkpoint gathered from the shards) and resumed under FSDP to step 30
+    ends with both ranks' gathered weights equal to one process on the same global batch
+    (tolerance 1e-5), and the model directory rank 0 wrote holds those weights."""
+    run_two_ranks("ddp_worker.py", str(tmp_path), *FSDP, "train.steps=15")  # last value wins
+    run_two_ranks("ddp_worker.py", str(tmp_path), "--resume", "train.steps=30")
+    assert json.loads((tmp_path / "rank1.json").read_text())["types"] == ["DTensor"]
+    assert_ranks_equal_one_process(tmp_path, toy_config)
+    gathered = load_file(tmp_path / "rank0.safetensors")
+    written = load_file(tmp_path / "run" / "model.safetensors")
+    assert all(torch.equal(written[k], gathered[k]) for k in written if k in gathered)
 
 
 def test_table_estimator_trains_under_torchrun(tmp_path):

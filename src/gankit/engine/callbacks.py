@@ -212,6 +212,8 @@ class Checkpointer(Callback):
 
     def on_end(self, trainer) -> None:
         trainer.save_checkpoint()
+        if not trainer.ctx.is_main:
+            return
         history = read_history(trainer.run_dir / "metrics.jsonl")
         if history:
             plot_losses(history, trainer.run_dir / "loss_curve.png")

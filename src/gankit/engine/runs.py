@@ -26,7 +26,7 @@ def build_trainer(
 
     from gankit.registry import family
 
-    ctx = init_distributed(cfg.train.device)
+    ctx = init_distributed(cfg.train.device, cfg.train.parallel)
     torch.manual_seed(cfg.train.seed)
     model, provider = family(cfg.model.family).build(cfg)
     return Trainer(

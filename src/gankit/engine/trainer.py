@@ -20,8 +20,15 @@ import torch
 
 from gankit.engine import callbacks as cb
 from gankit.engine.checkpoint import clean_temp_files, load_state, save_state
-from gankit.engine.distributed import DistContext, init_distributed
+from gankit.engine.distributed import (
+    DistContext,
+    gather,
+    init_distributed,
+    load_sharded_network,
+    shard_optimizer_state,
+)
 from gankit.engine.model import Batch, Batches, BatchProvider, GenerativeModel
+from gankit.engine.placement import place_networks
 from gankit.engine.rates import LearningRates
 from gankit.engine.watch import Divergence, Watchdog
 from gankit.errors import CheckpointError, ConfigError, TrainingError
@@ -64,12 +71,18 @@ class Trainer:
     ) -> None:
         self.model, self.provider, self.settings = model, provider, settings
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.ctx = ctx or init_distributed(settings.device)
+        self.ctx = ctx or init_distributed(settings.device, getattr(settings, "parallel", "ddp"))
         self.device = self.ctx.device
         self.config_writer = config_writer
         if settings.deterministic:
             torch.use_deterministic_algorithms(True)
+        if self.ctx.sharded and settings.ema > 0:
+            raise ConfigError(
+                "train.parallel = 'fsdp' does not keep an EMA of sharded weights yet; "
+                "set train.ema=0 or train.parallel=ddp"
+            )
         model.attach(self.device, self.ctx.wrap, self.autocast)
+        self.placement = place_networks(model, getattr(settings, "placement", {}), self.ctx)
         self.optimizers = model.configure_optimizers()
         self.rates = LearningRates(self.optimizers)
         self.step, self.batches, self.rollbacks = 0, 0, 0
@@ -116,13 +129,13 @@ class Trainer:
         s = self.settings
         items: list = [*self.model_callbacks, self.watchdog]
         if self.ctx.is_main and self.run_dir is not None:
-            items += [
-                cb.MetricsLog(self.run_dir / "metrics.jsonl", s.log_every),
-                cb.SampleGrid(self.run_dir / "samples", s.sample_every),
-                cb.Checkpointer(s.checkpoint_every),
-            ]
-            if s.tensorboard:
-                items.append(cb.TensorBoard(self.run_dir / "tensorboard", s.log_every))
+            items.append(cb.MetricsLog(self.run_dir / "metrics.jsonl", s.log_every))
+            if not self.ctx.sharded:  # a preview would be a collective on one rank only
+                items.append(cb.SampleGrid(self.run_dir / "samples", s.sample_every))
+        if self.run_dir is not None and (self.ctx.is_main or self.ctx.sharded):
+            items.append(cb.Checkpointer(s.checkpoint_every))  # every rank gathers shards
+        if self.ctx.is_main and self.run_dir is not None and s.tensorboard:
+            items.append(cb.TensorBoard(self.run_dir / "tensorboard", s.log_every))
         if self.ctx.is_main and s.progress:
             items.append(cb.Progress(self.total_steps, self.step))
         return items
@@ -152,7 +165,7 @@ class Trainer:
         # callbacks that change the model at the end (early stopping restores its best weights)
         for callback in reversed(callbacks):
             callback.on_end(self)
-        if self.ctx.is_main and self.run_dir is not None and self.model_callbacks:
+        if self.writes and self.model_callbacks:
             self.write_model_dir()
         self.model.train_mode(False)
         from gankit.viz import read_history
@@ -193,8 +206,8 @@ class Trainer:
             "step": self.step,
             "batches": self.batches,
             "rollbacks": self.rollbacks,
-            "networks": {k: net.state_dict() for k, net in self.model.networks.items()},
-            "optimizers": {k: opt.state_dict() for k, opt in self.optimizers.items()},
+            "networks": {k: gather(net.state_dict()) for k, net in self.model.networks.items()},
+            "optimizers": {k: gather(opt.state_dict()) for k, opt in self.optimizers.items()},
             "model": self.model.state_dict(),
             "provider": self.provider.state_dict(),
             "callbacks": {
@@ -210,13 +223,23 @@ class Trainer:
     def callbacks_with_state(self) -> list:
         return [c for c in [*self.model_callbacks, self.watchdog] if hasattr(c, "key")]
 
+    @property
+    def writes(self) -> bool:
+        """This rank takes part in writing checkpoints: the main rank, and under FSDP every
+        rank (gathering the shards is a collective; only the main rank writes files)."""
+        return self.run_dir is not None and (self.ctx.is_main or self.ctx.sharded)
+
     def save_checkpoint(self) -> None:
         """state.pt first, then the model directory (both atomic). A full disk stops the run
         with one line naming the last complete checkpoint, which is left intact."""
-        if not self.ctx.is_main or self.run_dir is None:
+        if not self.writes:
+            return
+        state = self.state_dict()
+        if not self.ctx.is_main:
+            self.write_model_dir()  # its share of the gather
             return
         try:
-            save_state(self.run_dir, self.state_dict())
+            save_state(self.run_dir, state)
             self.write_model_dir()
         except OSError as exc:
             last = "none"
@@ -234,7 +257,9 @@ class Trainer:
         exported = self.model.export()
         if exported is not None:
             tensors, spec = exported
-            write_model_dir(self.run_dir, tensors, {**spec, "step": self.step})
+            tensors = gather(tensors)
+            if self.ctx.is_main:
+                write_model_dir(self.run_dir, tensors, {**spec, "step": self.step})
 
     def load_checkpoint(self, run_dir: str | os.PathLike) -> None:
         """Restore everything from `run_dir/state.pt`."""
@@ -246,9 +271,14 @@ class Trainer:
             )
         try:
             for name, net in self.model.networks.items():
-                net.load_state_dict(state["networks"][name])
+                if self.ctx.sharded:
+                    load_sharded_network(net, state["networks"][name])
+                else:
+                    net.load_state_dict(state["networks"][name])
             for name, opt in self.optimizers.items():
                 opt.load_state_dict(state["optimizers"][name])
+                if self.ctx.sharded:
+                    shard_optimizer_state(opt)
             for c in self.callbacks_with_state():
                 c.load_state_dict(state["callbacks"].get(c.key, {}))
             self.model.load_state_dict(state["model"])
