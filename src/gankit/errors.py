@@ -19,6 +19,14 @@ class DataError(GankitError, ValueError):
     """Input data is missing, malformed or out of range."""
 
 
+class ConstraintError(DataError):
+    """Rows violate declared constraints; `count` says how many."""
+
+    def __init__(self, message: str, count: int = 0) -> None:
+        super().__init__(message)
+        self.count = count
+
+
 class CheckpointError(GankitError):
     """A run or model directory is missing, incomplete, corrupted or tampered with."""
 
