@@ -36,7 +36,7 @@ def test_scaled_rmse_counts_only_removed_entries():
 def test_impute_quick_run_has_every_method():
     result = impute.run(quick=True)
     cell = result["summary"]["mcar20"]["iris"]
-    assert set(cell) == {"mean", "knn", "mice", "missforest", "gain", "gankit", "best"}
+    assert {"mean", "knn", "mice", "missforest", "gain", "gankit", "best"} <= set(cell)
     assert cell["mean"]["rmse_mean"] > cell["mice"]["rmse_mean"]  # sanity of the scoring
     assert "gankit" in result["table"]
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import math
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ from gankit.models.tabular.gain import HintGame, Refiner, SeededRows
 from gankit.registry import IMPUTER
 from gankit.tabular.gaussian import (
     conditional_mean,
+    draw_mixture_parameters,
     fit_gaussian_em,
     fit_mixture_em,
     mixture_conditional_draw,
@@ -66,6 +67,7 @@ from gankit.tabular.transform import (
 
 RIDGE_GRID = (1e-5, 1e-4, 1e-3, 1e-2)
 MAX_COMPONENTS = 4
+STAGES = ("full", "mixture", "network")
 SPEC_KIND = IMPUTER
 # A generator step replaces the current best only if it lowers the held-out error by 1%:
 # smaller "gains" were selection noise on 30-row validation sets (measured on iris).
@@ -94,7 +96,10 @@ class GANImputer(TransformerMixin, BaseEstimator):
     `hint_rate`, `alpha` (weight of the denoising loss against the adversarial loss),
     `adversarial_weight`, `hidden` (MLP width; default max(64, 2*width)), `lr`, `patience`
     (steps without validation gain before stopping), `ridge` ("auto" picks from RIDGE_GRID on
-    held-out entries), `n_draws` (completions averaged for the point estimate),
+    held-out entries), `stages` ("full": mixture fill + network; "mixture": the mixture's
+    conditional expectation alone; "network": the network refines the column means, no
+    cross-column mixture — the last two are the benchmark's ablations), `n_draws`
+    (completions averaged for the point estimate),
     `sample_posterior` (return one random completion instead), `categorical_columns`,
     `integer_columns` ("auto": integer dtypes and columns whose observed values are all whole),
     `clip` (keep values inside the observed range), `identifier_columns` (names or indices of
@@ -116,6 +121,7 @@ class GANImputer(TransformerMixin, BaseEstimator):
         patience: int = 300,
         ridge: float | str = "auto",
         n_components: int | str = "auto",
+        stages: str = "full",
         n_draws: int = 8,
         sample_posterior: bool = False,
         categorical_columns: Sequence[Any] | None = None,
@@ -137,6 +143,7 @@ class GANImputer(TransformerMixin, BaseEstimator):
         self.patience = patience
         self.ridge = ridge
         self.n_components = n_components
+        self.stages = stages
         self.n_draws = n_draws
         self.sample_posterior = sample_posterior
         self.categorical_columns = categorical_columns
@@ -200,6 +207,8 @@ class GANImputer(TransformerMixin, BaseEstimator):
             if not ok:
                 raise ConfigError(f"GANImputer: invalid {name}={getattr(self, name)!r}")
         finite_ridge = isinstance(self.ridge, float | int) and 0 < self.ridge < math.inf
+        if self.stages not in STAGES:
+            raise ConfigError(f"GANImputer: stages must be one of {STAGES}, got {self.stages!r}")
         if not (self.ridge == "auto" or finite_ridge):
             raise ConfigError(f"GANImputer: ridge must be 'auto' or > 0, got {self.ridge!r}")
 
@@ -209,17 +218,26 @@ class GANImputer(TransformerMixin, BaseEstimator):
         x = torch.from_numpy(values)
         m = torch.from_numpy(mask)
         self.missing_rate_ = float(1.0 - m.mean())
+        self.n_rows_ = len(x)
         p_drop = min(max(self.missing_rate_, 0.1), 0.5)
-        self.n_components_, self.ridge_ = self._select_model(x, m, p_drop, gen, seed)
-        self.weights_, self.mus_, self.sigmas_ = fit_mixture_em(
-            x, m, self.n_components_, ridge=self.ridge_, iters=50, seed=seed
-        )
+        if self.stages == "network":  # a diagonal Gaussian: its conditional mean is the means
+            self.n_components_, self.ridge_ = 1, 1e-3 if self.ridge == "auto" else self.ridge
+            counts = m.sum(0).clamp_min(1.0)
+            mean = (m * x).sum(0) / counts
+            var = (m * (x - mean) ** 2).sum(0) / counts + self.ridge_
+            self.weights_ = torch.ones(1, dtype=x.dtype)
+            self.mus_, self.sigmas_ = mean.unsqueeze(0), torch.diag(var).unsqueeze(0)
+        else:
+            self.n_components_, self.ridge_ = self._select_model(x, m, p_drop, gen, seed)
+            self.weights_, self.mus_, self.sigmas_ = fit_mixture_em(
+                x, m, self.n_components_, ridge=self.ridge_, iters=50, seed=seed
+            )
         width = x.shape[1]
         self.hidden_ = int(self.hidden or max(64, 2 * width))
         self.generator_ = Refiner(width, self.hidden_)
         self.history_: list[dict[str, float]] = []
         self.best_step_ = 0
-        if self.n_steps > 0 and len(x) >= 10:
+        if self.n_steps > 0 and len(x) >= 10 and self.stages != "mixture":
             self._train_gan(x, m, p_drop, gen, resume)
         self.generator_.eval()
 
@@ -331,17 +349,50 @@ class GANImputer(TransformerMixin, BaseEstimator):
     # ---------------------------------------------------------------------------- imputing
     def transform(self, X: Any) -> Any:
         """Fill the NaNs of X (a new table is returned; X is not modified)."""
+        values, mask, finish = self._prepare(X)
+        with single_thread(), torch.no_grad():
+            filled = self._impute_arrays(values, mask, self._seeds(1)[0])
+        return finish(filled)
+
+    def transform_multiple(self, X: Any, m: int = 5) -> list[Any]:
+        """`m` completed tables for multiple imputation (Rubin's rules), each a posterior draw.
+
+        Every table draws the mixture's parameters from their approximate posterior, then the
+        missing entries from the conditional distribution (plus the generator's correction), as
+        `sample_posterior=True` does; table 0 equals `transform` with `sample_posterior=True`
+        and the same `random_state`. Seeded: the same `random_state` gives the same tables."""
+        if isinstance(m, bool) or not isinstance(m, int | np.integer) or m < 1:
+            raise ConfigError(f"transform_multiple: m must be a whole number >= 1, got {m!r}")
+        values, mask, finish = self._prepare(X)
+        tables = []
+        with single_thread(), torch.no_grad():
+            mean = self._conditional_mean(values, mask)
+            for seed in self._seeds(int(m)):
+                tables.append(finish(self._posterior_draw(values, mask, mean, seed)))
+        return tables
+
+    def _seeds(self, m: int) -> list[int]:
+        """Seeds of successive completions; the first is the one `transform` uses."""
+        rng = np.random.default_rng(self.random_state)
+        return [int(rng.integers(2**31)) for _ in range(m)]
+
+    def _prepare(self, X: Any) -> tuple[np.ndarray, np.ndarray, Callable[[np.ndarray], Any]]:
+        """Encoded values, observation mask, and the function that turns fills into X's type."""
         check_is_fitted(self, "schema_")
         if self._numeric_array(X):
-            return self._transform_numeric(X)
+            raw, values, mask = self._encode_numeric(X)
+            self._warn_empty(mask)
+            return values, mask, lambda filled: self._decode_numeric(raw, filled)
         df, _ = as_frame(X)
         df, ids = split_identifiers(df, self.schema_)
         df = conform(df, self.schema_, type(self).__name__)
         values, mask = self.encoder_.encode(df)
         self._warn_empty(mask)
-        with single_thread(), torch.no_grad():
-            filled = self._impute_arrays(values, mask)
-        return join_identifiers(self._to_output(df, filled, mask), ids, self.schema_)
+
+        def finish(filled: np.ndarray) -> Any:
+            return join_identifiers(self._to_output(df, filled, mask), ids, self.schema_)
+
+        return values, mask, finish
 
     def _numeric_array(self, X: Any) -> bool:
         """A float/int ndarray for a model fitted on numbers only: the pandas-free fast path."""
@@ -353,27 +404,32 @@ class GANImputer(TransformerMixin, BaseEstimator):
             and all(c.kind != "categorical" for c in self.schema_.columns)
         )
 
-    def _transform_numeric(self, X: np.ndarray) -> np.ndarray:
-        """The same computation as the general path in plain numpy (single rows in ~1 ms)."""
+    def _encode_numeric(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The raw float table, its min-max scaled values (0 where missing) and the mask."""
         raw = np.asarray(X, dtype=np.float64)
         if np.isinf(raw).any():
             col = self.schema_.names[int(np.argwhere(np.isinf(raw))[0, 1])]
             raise DataError(f"column {col!r}: found inf; expected finite numbers or NaN")
-        cols = self.schema_.columns
-        lo = np.array([c.min for c in cols])
-        span = np.array([(c.max - c.min) or 1.0 for c in cols])
+        lo, span, _ = self._numeric_scale()
         seen = ~np.isnan(raw)
-        mask = seen.astype(np.float64)
         values = np.where(seen, (np.nan_to_num(raw) - lo) / span, 0.0)
-        self._warn_empty(mask)
-        with single_thread(), torch.no_grad():
-            filled = self._impute_arrays(values, mask)
+        return raw, values, seen.astype(np.float64)
+
+    def _numeric_scale(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per column: minimum, span and whether it is an integer column."""
+        cols = self.schema_.columns
+        lo = np.array([c.min for c in cols], dtype=np.float64)
+        span = np.array([(c.max - c.min) or 1.0 for c in cols], dtype=np.float64)
+        return lo, span, np.array([c.kind == "integer" for c in cols])
+
+    def _decode_numeric(self, raw: np.ndarray, filled: np.ndarray) -> np.ndarray:
+        """Scaled fills back to the table's units; observed entries returned unchanged."""
+        lo, span, whole = self._numeric_scale()
         if self.clip:
             filled = np.clip(filled, 0.0, 1.0)
         filled = filled * span + lo
-        whole = np.array([c.kind == "integer" for c in cols])
         filled[:, whole] = np.round(filled[:, whole])
-        return np.where(seen, raw, filled)
+        return np.where(np.isnan(raw), filled, raw)
 
     def _warn_empty(self, mask: np.ndarray) -> None:
         empty = mask.sum(1) == 0
@@ -382,30 +438,45 @@ class GANImputer(TransformerMixin, BaseEstimator):
                 f"{int(empty.sum())} row(s) have no observed value; they get the fitted means "
                 "(or a draw from the fitted distribution with sample_posterior=True)",
                 ImputationWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
 
-    def _impute_arrays(self, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(values)
-        m = torch.from_numpy(mask)
-        gen = torch.Generator().manual_seed(
-            int(np.random.default_rng(self.random_state).integers(2**31))
-        )
+    def _conditional_mean(self, values: np.ndarray, mask: np.ndarray) -> torch.Tensor:
+        """E[x | observed] under the fitted mixture (float64 in, float32 out)."""
         mixture = (self.weights_, self.mus_, self.sigmas_)
-        mean = mixture_conditional_mean(x, m, *mixture).float()
-        mf = m.float()
-        G = self.generator_
+        x, m = torch.from_numpy(values), torch.from_numpy(mask)
+        return mixture_conditional_mean(x, m, *mixture).float()
+
+    def _impute_arrays(self, values: np.ndarray, mask: np.ndarray, seed: int) -> np.ndarray:
+        mean = self._conditional_mean(values, mask)
         if self.sample_posterior:
-            draw = mixture_conditional_draw(x, m, *mixture, generator=gen).float()
-            noise = torch.rand(mean.shape, generator=gen) - 0.5
-            out = draw + (G(mean, mf, noise) - mean)
-        elif self.best_step_ == 0:
-            out = mean
-        else:
-            k = self.n_draws
-            noise = torch.rand((k, *mean.shape), generator=gen) - 0.5
-            reps = G(mean.repeat(k, 1), mf.repeat(k, 1), noise.reshape(-1, mean.shape[1]))
-            out = reps.reshape(k, *mean.shape).mean(0)
+            return self._posterior_draw(values, mask, mean, seed)
+        if self.best_step_ == 0:
+            return mean.double().numpy()
+        gen = torch.Generator().manual_seed(seed)
+        mf = torch.from_numpy(mask).float()
+        k = self.n_draws
+        noise = torch.rand((k, *mean.shape), generator=gen) - 0.5
+        G = self.generator_
+        reps = G(mean.repeat(k, 1), mf.repeat(k, 1), noise.reshape(-1, mean.shape[1]))
+        return reps.reshape(k, *mean.shape).mean(0).double().numpy()
+
+    def _posterior_draw(
+        self, values: np.ndarray, mask: np.ndarray, mean: torch.Tensor, seed: int
+    ) -> np.ndarray:
+        """One proper completion: parameters from their posterior, then the missing entries from
+        the conditional distribution, plus the generator's correction with fresh noise."""
+        gen = torch.Generator().manual_seed(seed)
+        x, m = torch.from_numpy(values), torch.from_numpy(mask)
+        n_eff = self.n_rows_ * (1.0 - self.missing_rate_)
+        params = draw_mixture_parameters(
+            self.weights_, self.mus_, self.sigmas_, n_eff, np.random.default_rng(seed)
+        )
+        draw = mixture_conditional_draw(x, m, *params, generator=gen).float()
+        if self.best_step_ == 0:
+            return draw.double().numpy()
+        noise = torch.rand(mean.shape, generator=gen) - 0.5
+        out = draw + (self.generator_(mean, m.float(), noise) - mean)
         return out.double().numpy()
 
     def _to_output(self, df: pd.DataFrame, filled: np.ndarray, mask: np.ndarray) -> Any:
@@ -473,6 +544,7 @@ class GANImputer(TransformerMixin, BaseEstimator):
                 "hidden": self.hidden_,
                 "best_step": self.best_step_,
                 "missing_rate": self.missing_rate_,
+                "n_rows": self.n_rows_,
                 "width": int(self.mus_.shape[1]),
                 "n_components": self.n_components_,
             },
@@ -513,6 +585,8 @@ class GANImputer(TransformerMixin, BaseEstimator):
             model.encoder_ = MinMaxEncoder(model.schema_)
             model.ridge_, model.hidden_ = fitted["ridge"], fitted["hidden"]
             model.best_step_, model.missing_rate_ = fitted["best_step"], fitted["missing_rate"]
+            # saved before n_rows was recorded: 100 rows keeps posterior draws wide, not narrow
+            model.n_rows_ = int(fitted.get("n_rows", 100))
             model.weights_, model.mus_ = tensors["weights"], tensors["mus"]
             model.sigmas_, model.n_components_ = tensors["sigmas"], fitted["n_components"]
             model.generator_ = Refiner(fitted["width"], model.hidden_)
