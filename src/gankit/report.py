@@ -309,11 +309,45 @@ def _page(run: Path, gen: Any, sections: list[tuple[str, str]]) -> str:
     )
 
 
+def _translation_page(run: Path, model: Any) -> str:
+    """The report of a translator (CycleGAN): translations and cycles, training, config."""
+    from gankit.models.cyclegan import translation_grid
+
+    grid = translation_grid(model)
+    shown = (
+        '<p class="note">The training images are not available here.</p>'
+        if grid is None
+        else _img(_grid_png(grid, nrow=len(grid) // 6), "translations")
+        + '<p class="note">Rows: held-out a, G(a), F(G(a)); b, F(b), G(F(b)).</p>'
+    )
+    sections = [
+        ("Translations", shown),
+        ("Over training time", _training_samples(run)),
+        ("Loss curves", _loss_curves(run)),
+        ("Configuration", f"<pre>{html.escape(_config_text(run, model))}</pre>"),
+    ]
+    return _page(run, model, sections)
+
+
+def _translator(run: Path) -> Any:
+    """The loaded model when the run holds a translator (a kind tagged "translation")."""
+    from gankit.modeldir import verify_model_dir
+    from gankit.registry import kind
+
+    entry = kind(verify_model_dir(run).get("kind"), run)
+    return entry.load(run) if "translation" in entry.tags else None
+
+
 def write_report(run_dir: str | os.PathLike, n: int = 2000) -> Path:
     """Write `report.html` into the run directory and return its path."""
     from gankit.registry import load_sampler
 
     run = Path(run_dir)
+    translator = _translator(run)
+    if translator is not None:  # CycleGAN: translations instead of samples
+        path = run / REPORT_FILE
+        atomic_write_bytes(path, _translation_page(run, translator).encode("utf-8"))
+        return path
     gen = load_sampler(run)  # a GAN generator or a VAE
     records = _load_eval(run, max(n, 10))
     fake = gen.sample(n, seed=0)

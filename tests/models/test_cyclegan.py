@@ -110,6 +110,10 @@ def test_trains_from_the_recipe_and_resumes_bit_identically(tmp_path):
     assert registry.KINDS[model.spec["kind"]].tags == {"image", "translation"}
     with pytest.raises(CheckpointError, match="draws no images"):
         registry.load_sampler(full.path)
+    from gankit.report import write_report
+
+    page = write_report(full.path).read_text()
+    assert "Translations" in page and "G(F(b))" in page and "data:image/png;base64" in page
 
     # files and the CLI
     src = tmp_path / "in"

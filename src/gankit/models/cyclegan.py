@@ -26,14 +26,14 @@ import torch
 from torch import nn
 
 from gankit.engine.model import Batches, GenerativeModel, update
-from gankit.errors import CheckpointError, ConfigError, DataError
+from gankit.errors import CheckpointError, ConfigError, DataError, GankitError
 from gankit.modeldir import check_bounds, check_module_fits, read_model_dir, weight_shapes
 from gankit.nets.cyclegan import NORMS, build_networks
 from gankit.objectives import least_squares_d, least_squares_g
 from gankit.registry import CYCLEGAN_KIND
 
 DIRECTIONS = {"a2b": "g_ab", "b2a": "g_ba"}
-PREVIEW = 8  # images per row of the preview grid
+PREVIEW = 6  # images per row of the preview grid (6 rows: a square grid)
 
 
 # ------------------------------------------------------------------------------- the losses
@@ -388,3 +388,33 @@ def read_image(path: Path, shape: tuple[int, ...]) -> torch.Tensor:
     except (UnidentifiedImageError, OSError) as exc:
         raise DataError(f"{path}: unreadable image ({exc})") from exc
     return to_unit_range(array, 255.0)
+
+
+def example_images(model: LoadedCycleGAN, n: int = 8) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """n held-out images of each domain for pictures (the built-in domains' test split, or
+    the first images of the training folders when they are still there), else None."""
+    from gankit.data.unpaired import builtin_domains, folder_domains
+
+    data = model.spec.get("data", {})
+    if data.get("domains"):
+        test = builtin_domains(data["domains"], "test", int(data.get("seed", 0)))
+        return test.a[:n], test.b[:n]
+    cfg = model.spec.get("config", {}).get("data", {})
+    try:
+        from gankit.config import UnpairedDataConfig
+
+        found = folder_domains(UnpairedDataConfig(**cfg))
+    except (GankitError, TypeError):
+        return None
+    return found.a[:n], found.b[:n]
+
+
+def translation_grid(model: LoadedCycleGAN, n: int = 8) -> torch.Tensor | None:
+    """Rows a, G(a), F(G(a)), b, F(b), G(F(b)) of `example_images` (n per row), or None."""
+    found = example_images(model, n)
+    if found is None:
+        return None
+    a, b = found
+    ab, ba = model.translate(a, "a2b"), model.translate(b, "b2a")
+    rows = [a, ab, model.translate(ab, "b2a"), b, ba, model.translate(ba, "a2b")]
+    return torch.cat([r[:n] for r in rows]).clamp(-1, 1)
