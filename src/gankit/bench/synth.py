@@ -14,6 +14,12 @@ both against the training table. Privacy = median distance to the closest traini
 ctgan (BUSL-1.1, optional, not a gankit dependency) is run with the same number of optimisation
 steps (its epochs are single steps on these tables: n < batch size 500) and with as many
 steps as fit in gankit's wall time; its rows are skipped with a message when it is absent.
+
+Conditioning (issue 14): gankit's TabularGAN is fitted with `class_column="target"`; for each
+class, 200 rows sampled with `conditions={"target": class}` are labelled by a random forest
+trained on the real 70 %: "agreement" is the share it assigns to the requested class (the
+column itself is written in, so agreement measures the rest of the row); "acceptance" is the
+share of generated rows whose generated class was the requested one (the others are dropped).
 """
 
 from __future__ import annotations
@@ -95,6 +101,21 @@ def scores(
     return result
 
 
+def conditioning(model: TabularGAN, train: pd.DataFrame, seed: int, n: int = 200) -> dict:
+    """Per class: the share of `n` rows sampled with `conditions={"target": class}` that a
+    random forest trained on the real rows assigns to that class, and the sampler's
+    acceptance (generated class = requested class)."""
+    forest = RandomForestClassifier(n_estimators=100, random_state=seed, n_jobs=1)
+    forest.fit(train.drop(columns="target").to_numpy(float), train["target"])
+    out = {}
+    for cls in sorted(train["target"].unique()):
+        rows = model.sample(n, conditions={"target": cls}, seed=seed)
+        pred = forest.predict(rows.drop(columns="target").to_numpy(float))
+        out[f"agree_{cls}"] = float(np.mean(pred == cls))
+        out[f"accept_{cls}"] = float(model.condition_acceptance_)
+    return out
+
+
 def _ctgan():
     try:
         from ctgan import CTGAN
@@ -173,12 +194,14 @@ def run(quick: bool = False, seeds: int | None = None) -> dict[str, Any]:
 
 def _run_seed(per, train, test, seed, steps, ctgan_cls) -> None:
     start = time.perf_counter()
-    model = TabularGAN(n_steps=steps, random_state=seed).fit(train, ["target"], holdout=test)
+    model = TabularGAN(n_steps=steps, random_state=seed, class_column="target")
+    model.fit(train, ["target"], holdout=test)
     seconds = time.perf_counter() - start
     synth = model.sample(len(train), seed=seed)
     row = scores(model, synth, train, test, seed)
     row.update(seconds=seconds, ms_per_step=1000 * model.train_seconds_ / steps, steps=steps)
     per.setdefault("gankit", []).append(row)
+    per.setdefault("gankit conditioning", []).append(conditioning(model, train, seed))
     start = time.perf_counter()
     tvae = TabularVAE(n_steps=steps, random_state=seed).fit(train, ["target"], holdout=test)
     seconds_tvae = time.perf_counter() - start
@@ -227,8 +250,27 @@ def _table(summary: dict[str, Any]) -> str:
     rows = []
     for name, per in summary.items():
         for method, vals in per.items():
+            if method == "gankit conditioning":
+                continue
             cells = [f"{vals[k][0]:.3f} ± {vals[k][1]:.3f}" if k in vals else "" for k in keys]
             secs = f"{vals['seconds'][0]:.1f}" if "seconds" in vals else ""
             step = f"{vals['ms_per_step'][0]:.1f}" if "ms_per_step" in vals else ""
             rows.append([name, method, *cells, secs, step])
-    return format_table(["dataset", "method", *keys, "fit s", "ms/step"], rows)
+    table = format_table(["dataset", "method", *keys, "fit s", "ms/step"], rows)
+    cond = [
+        [
+            name,
+            key[6:],
+            f"{v[0]:.3f} ± {v[1]:.3f}",
+            f"{per[method]['accept' + key[5:]][0]:.3f}",
+        ]
+        for name, per in summary.items()
+        for method in per
+        if method == "gankit conditioning"
+        for key, v in per[method].items()
+        if key.startswith("agree_")
+    ]
+    if not cond:
+        return table
+    headers = ["dataset", "class", "agreement (RF on real)", "acceptance"]
+    return table + "\n\nconditioning (class_column='target'):\n" + format_table(headers, cond)

@@ -4,6 +4,13 @@ WGAN-GP with conditional vectors: the critic sees rows concatenated with their c
 vector in PacGAN packs; the generator is also penalised by cross-entropy when the generated
 span of the conditioned column ignores the condition. Training-by-sampling (which condition,
 which real row) is the batch provider's job.
+
+With a `class_span` (the encoded span of one discrete column, the class), an auxiliary
+classifier `c` is trained on the real rows to predict the class from the rest of the row, and
+the generator pays its cross-entropy against the class it generated (the auxiliary classifier
+of CTAB-GAN, Zhao et al. 2021): the critic alone, judging packs of rows, let the other columns
+drift from the requested class (a forest trained on real wine rows agreed with the requested
+class in 66-82 % of conditioned rows).
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from torch.nn import functional as F
 
 from gankit.engine.model import Batch, Batches, GenerativeModel, update
@@ -56,6 +64,15 @@ class ConditionalRows:
         self.rng.bit_generator.state = _rng_restore(state["rng"])
 
 
+def class_head(n_in: int, hidden: tuple[int, ...], k: int) -> nn.Sequential:
+    """The auxiliary classifier: an MLP (LeakyReLU 0.2, dropout 0.5 as the critic) to k logits."""
+    layers: list[nn.Module] = []
+    for h in hidden:
+        layers += [nn.Linear(n_in, h), nn.LeakyReLU(0.2), nn.Dropout(0.5)]
+        n_in = h
+    return nn.Sequential(*layers, nn.Linear(n_in, k))
+
+
 def _rng_state(rng: np.random.Generator) -> dict[str, Any]:
     """A numpy PCG64 state as strings and ints (what `torch.load(weights_only=True)` reads)."""
     s = rng.bit_generator.state
@@ -92,6 +109,8 @@ class CTGAN(GenerativeModel):
         lr: float = 2e-4,
         gp_weight: float = 10.0,
         critic_steps: int = 1,
+        class_span: tuple[int, int] | None = None,
+        class_weight: float = 1.0,
     ) -> None:
         super().__init__()
         width = sum(s.width for s in spans)
@@ -99,6 +118,11 @@ class CTGAN(GenerativeModel):
             "g": ResidualGenerator(z_dim, cond_dim, hidden, width),
             "d": pac_critic(width + cond_dim, hidden, pac),
         }
+        self.class_span, self.class_weight = class_span, class_weight
+        if class_span is not None:
+            start, k = class_span
+            self.rest = torch.tensor([i for i in range(width) if not start <= i < start + k])
+            self.networks["c"] = class_head(width - k, hidden, k)
         self.activation = SpanActivation(spans)
         self.discrete_spans, self.cond_dim = discrete_spans, cond_dim
         self.offsets = np.cumsum([0] + [w for _, w, _ in discrete_spans])
@@ -108,6 +132,8 @@ class CTGAN(GenerativeModel):
     def attach(self, device, wrap, autocast) -> None:
         super().attach(device, wrap, autocast)
         self.activation.to(device)
+        if self.class_span is not None:
+            self.rest = self.rest.to(device)
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         fused = {"fused": True} if self.device.type in ("cpu", "cuda") else {}
@@ -133,18 +159,37 @@ class CTGAN(GenerativeModel):
             wasserstein = scores[: n // self.pac].mean() - scores[n // self.pac :].mean()
             loss_d = wasserstein + self.penalty(d, real, fake_in)
             update(loss_d, optimizers["d"])
+        logs = {}
+        if self.class_span is not None:  # the classifier learns the class from real rows
+            loss_c = self.class_loss(batch.x)
+            update(loss_c, optimizers["c"])
+            logs["loss_class_real"] = float(loss_c.detach())
         batch = batches.next()
         cond, cols = batch.extra["cond"], batch.extra["cols"]
         raw = g(self.noise(len(cond)), cond)
-        adversarial = -d(torch.cat([self.activation(raw), cond], 1)).mean()
+        fake = self.activation(raw)
+        adversarial = -d(torch.cat([fake, cond], 1)).mean()
         condition = self.condition_loss(raw, cond, cols)
-        update(adversarial + condition, optimizers["g"])
+        loss_g = adversarial + condition
+        if self.class_span is not None:  # ... and G's rows must agree with their own class
+            classed = self.class_loss(fake)
+            loss_g = loss_g + self.class_weight * classed
+            logs["loss_class_fake"] = float(classed.detach())
+        update(loss_g, optimizers["g"])
         return {
             "loss_d": float(loss_d.detach()),
             "loss_g": float(adversarial.detach()),
             "loss_cond": float(condition.detach()),
             "wasserstein": float(-wasserstein.detach()),
+            **logs,
         }
+
+    def class_loss(self, rows: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of the classifier's guess from the rest of each row against the class
+        the row holds (its one-hot, or the argmax of a generated span)."""
+        start, k = self.class_span  # type: ignore[misc]
+        label = rows[:, start : start + k].detach().argmax(1)
+        return F.cross_entropy(self.live["c"](rows[:, self.rest]), label)
 
     def noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.z_dim).to(self.device)
