@@ -322,6 +322,50 @@ class VAEGANModelConfig:
 
 
 @dataclass
+@dataclass
+class InfoGANModelConfig:
+    """InfoGAN (Chen et al. 2016): a categorical and continuous latent codes beside the noise, a
+    Q head on D's body, and λ × the mutual-information lower bound for G and Q."""
+
+    family: str = "infogan"
+    net: str = "dcgan"  # dcgan | mlp: G, and D whose body Q shares
+    noise_dim: int = 16  # incompressible noise
+    categorical: int = 10  # categories of the one categorical code (0 = none)
+    continuous: int = 2  # continuous codes, each N(0, 1)
+    lambda_cat: float = 1.0  # λ of the categorical code's term of the bound
+    lambda_cont: float = 0.1  # λ of the continuous codes' term
+    q_width: int = 128  # hidden units of Q's head
+    g_width: int = 64
+    d_width: int = 64
+    g_depth: int = 2  # mlp only
+    d_depth: int = 2  # mlp only
+    d_batch_norm: bool = False  # dcgan only
+    spectral_norm: bool = False
+    init: str = "default"  # default | dcgan | orthogonal
+
+
+@dataclass
+class SSGANModelConfig:
+    """Semi-supervised GAN (Salimans et al. 2016): D is a K-class classifier (the fake class is
+    implicit), trained on `labels_per_class` labels per class plus the unlabelled rest; G by
+    feature matching."""
+
+    family: str = "ssgan"
+    net: str = "mlp"  # mlp | dcgan: the generator
+    latent_dim: int = 32
+    g_width: int = 256
+    g_depth: int = 2  # mlp only
+    d_widths: list[int] = field(default_factory=lambda: [500, 250, 250])  # classifier layers
+    num_classes: int = 10
+    labels_per_class: int = 10  # labelled training samples per class; the rest are unlabelled
+    label_seed: int = 0  # which samples keep their labels
+    labelled_batch: int = 64  # labelled samples per step (at most the labelled set)
+    input_noise: float = 0.3  # std of the Gaussian noise on D's input (train mode only)
+    hidden_noise: float = 0.5  # ... and on the input of every further layer
+    unsupervised_weight: float = 1.0  # weight of the GAN term in D's loss
+    init: str = "default"  # default | dcgan | orthogonal
+
+
 class TrainConfig:
     """The optimisation loop (Algorithm 1 of Goodfellow et al. 2014)."""
 
@@ -388,6 +432,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "train.lr_decay": ("none", "linear", "cosine"),
     "model.likelihood": ("gaussian", "bernoulli"),
 }
+    "model.net": ("dcgan", "mlp"),  # infogan, ssgan
 POSITIVE = {
     "train.steps",
     "train.batch_size",

@@ -48,6 +48,9 @@ ARCHITECTURE_BOUNDS = {
 }
 MAX_CLASSES = 1 << 20
 DISCRIMINATOR_PREFIX = "discriminator."  # D's weights, saved beside G's for rejection sampling
+# weights of other networks a model saves beside G (InfoGAN's Q head, the SSGAN classifier):
+# the generator ignores them; their model's own loader reads them
+AUXILIARY_PREFIX = "auxiliary."
 
 
 def normal_latent(
@@ -102,6 +105,57 @@ class Generator:
         k = self.spec.get("num_classes")
         return int(k) if k else None
 
+    @property
+    def codes(self) -> dict[str, int] | None:
+        """InfoGAN's latent codes `{"categorical": K, "continuous": C}` (z is [K slots whose
+        argmax is the category, C codes ~ N(0, 1), noise]); None for other generators."""
+        codes = self.spec.get("codes")
+        if not codes:
+            return None
+        return {"categorical": int(codes["categorical"]), "continuous": int(codes["continuous"])}
+
+    def with_codes(self, z: torch.Tensor, codes: dict[str, Any]) -> torch.Tensor:
+        """A copy of `z` with InfoGAN's codes fixed: `codes["categorical"]` one category or one
+        per row; `codes["continuous"]` C values (None keeps the drawn value) or an [n, C] array."""
+        layout = self.codes
+        if layout is None:
+            raise DataError("this generator has no latent codes (InfoGAN only); do not pass codes")
+        if not isinstance(codes, dict) or set(codes) - {"categorical", "continuous"}:
+            raise DataError(
+                f"codes must be a dict with 'categorical' and/or 'continuous', got {codes!r}"[:300]
+            )
+        k, c = layout["categorical"], layout["continuous"]
+        z = z.clone()
+        if codes.get("categorical") is not None:
+            if not k:
+                raise DataError("this generator has no categorical code")
+            z[:, :k] = torch.nn.functional.one_hot(
+                resolve_labels(codes["categorical"], len(z), k), k
+            ).to(z.dtype)
+        if codes.get("continuous") is not None:
+            z[:, k : k + c] = _continuous_codes(codes["continuous"], z[:, k : k + c])
+        return z
+
+    def traversal(
+        self, code: str | int, steps: int = 10, rows: int = 10, seed: int = 0, span: float = 2.0
+    ) -> torch.Tensor:
+        """InfoGAN latent traversal, [rows × steps] samples: each row one draw of the other
+        latents; along it, `code` ("categorical": every category; j: continuous code j from
+        -span to span) varies and nothing else."""
+        layout = self.codes
+        if layout is None:
+            raise ConfigError("a code traversal needs a generator with latent codes (InfoGAN)")
+        k, c = layout["categorical"], layout["continuous"]
+        if code == "categorical" and k:
+            steps = k
+        elif isinstance(code, bool) or not isinstance(code, int) or not 0 <= code < c:
+            raise DataError(f"code must be 'categorical' (K = {k}) or a continuous code 0..{c - 1}")
+        z = self.sample_latent(rows, seed).repeat_interleave(steps, 0)
+        if code == "categorical":
+            return self.decode(self.with_codes(z, {"categorical": torch.arange(k).repeat(rows)}))
+        z[:, k + code] = torch.linspace(-span, span, steps).repeat(rows)
+        return self.decode(z)
+
     def sample_latent(
         self, n: int, seed: int | None = None, truncation: float | None = None
     ) -> torch.Tensor:
@@ -145,6 +199,7 @@ class Generator:
         min_acceptance: float = DEFAULT_MIN_ACCEPTANCE,
         on_estimate: Callable[[Estimate], None] | None = None,
         progress: bool = False,
+        codes: dict[str, Any] | None = None,
     ) -> torch.Tensor:
         """n samples [n, *output_shape] in the data range.
 
@@ -158,7 +213,14 @@ class Generator:
         `labels` (class-conditional generators only): one class for every sample, or one per
         sample; classes must lie in 0..num_classes-1 (DataError otherwise). Without labels a
         conditional generator draws classes uniformly, reproducibly for a seed.
+
+        `codes` (InfoGAN generators only, see `with_codes`): fix the categorical code and/or the
+        continuous codes, e.g. `{"categorical": 3, "continuous": [0.5, None]}`.
         """
+        if codes is not None:
+            if rejection:
+                raise DataError("rejection sampling does not take codes")
+            return self.decode(self.with_codes(self.sample_latent(n, seed, truncation), codes))
         if self.num_classes is not None and not rejection:
             _check_count(n, math.prod(self.output_shape))
             labels = resolve_labels(labels, n, self.num_classes, seed)
@@ -237,6 +299,43 @@ class Generator:
         return to_uint8(images)
 
 
+_NOT_G = (DISCRIMINATOR_PREFIX, AUXILIARY_PREFIX)
+
+
+def _check_codes(where: str, codes: Any, arch: dict[str, Any]) -> None:
+    """CheckpointError unless InfoGAN's code layout fits the generator's latent."""
+    codes = codes if isinstance(codes, dict) else {}
+    k, c = codes.get("categorical"), codes.get("continuous")
+    ok = all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (k, c))
+    if not ok or k != int(arch.get("latent_categories", 0)) or k + c >= arch["latent_dim"]:
+        raise CheckpointError(
+            f"{where}: codes {codes!r} do not fit the architecture (latent_categories "
+            f"{arch.get('latent_categories')!r}, latent_dim {arch.get('latent_dim')!r})"
+        )
+
+
+def _continuous_codes(values: Any, drawn: torch.Tensor) -> torch.Tensor:
+    """InfoGAN continuous codes `[n, C]` from C values (None: keep `drawn`) or an [n, C] array."""
+    n, c = drawn.shape
+    if isinstance(values, list | tuple) and len(values) == c and None in values:
+        kept = [j for j, v in enumerate(values) if v is None]
+        values = [0.0 if v is None else v for v in values]
+    else:
+        kept = []
+    try:
+        t = torch.as_tensor(values, dtype=torch.float32)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise DataError(f"continuous codes must be {c} numbers or an [n, {c}] array") from exc
+    if t.shape not in ((n, c), (c,)) or not torch.isfinite(t).all():
+        raise DataError(
+            f"continuous codes must be {c} finite numbers or an [{n}, {c}] array, "
+            f"got shape {list(t.shape)}"
+        )
+    t = t.expand(n, c).clone()
+    t[:, kept] = drawn[:, kept]
+    return t
+
+
 def resolve_labels(labels: Any, n: int, num_classes: int, seed: int | None = None) -> torch.Tensor:
     """The `[n]` int64 classes of a conditional draw, checked (DataError names the problem).
 
@@ -295,6 +394,8 @@ def check_generator_spec(path: str | os.PathLike, spec: dict[str, Any]) -> None:
         raise CheckpointError(f"{where}: 'architecture' and 'data' must be objects")
     check_bounds(where, spec, {"latent_dim": (1, MAX_LATENT_DIM), "num_classes": (1, MAX_CLASSES)})
     check_bounds(f"{where} architecture", arch, ARCHITECTURE_BOUNDS)
+    if spec.get("codes"):
+        _check_codes(where, spec["codes"], arch)
     classes = spec.get("num_classes") or None
     if classes != (arch.get("num_classes") or None):
         raise CheckpointError(
@@ -325,7 +426,7 @@ def check_generator_spec(path: str | os.PathLike, spec: dict[str, Any]) -> None:
 
     check_module_fits(
         lambda: build_generator(arch),
-        {k: v for k, v in shapes.items() if not k.startswith(DISCRIMINATOR_PREFIX)},
+        {k: v for k, v in shapes.items() if not k.startswith(_NOT_G)},
         where=where,
         probe=probe_generator,
     )
@@ -357,7 +458,7 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") 
     tensors, spec = read_model_dir(path, GENERATOR_KINDS, check=check_generator_spec)
     n = len(DISCRIMINATOR_PREFIX)
     d_weights = {k[n:]: v for k, v in tensors.items() if k.startswith(DISCRIMINATOR_PREFIX)}
-    g_weights = {k: v for k, v in tensors.items() if not k.startswith(DISCRIMINATOR_PREFIX)}
+    g_weights = {k: v for k, v in tensors.items() if not k.startswith(_NOT_G)}
     discriminator = None
     try:
         module = build_generator(spec["architecture"])

@@ -124,6 +124,18 @@ FAMILIES["vaegan"] = Family(
     "gankit.models.vaegan:build",
     "VAE-GAN (Larsen et al. 2016): the VAE decoder as G, reconstruction in D's features",
 )
+FAMILIES["infogan"] = Family(
+    "infogan",
+    "gankit.config:InfoGANModelConfig",
+    "gankit.models.infogan:build",
+    "InfoGAN (Chen et al. 2016): latent codes, a Q head on D, the mutual-information bound",
+)
+FAMILIES["ssgan"] = Family(
+    "ssgan",
+    "gankit.config:SSGANModelConfig",
+    "gankit.models.ssgan:build",
+    "semi-supervised GAN (Salimans et al. 2016): K-logit D, feature matching, few labels",
+)
 
 IMAGE_GENERATOR, TOY_GENERATOR = "image-generator", "toy-generator"
 IMPUTER, TABULAR_SYNTH = "imputer", "tabular-synth"

@@ -237,6 +237,26 @@ def _class_grid(gen: Any, max_rows: int = 20) -> str:
     )
 
 
+def _code_traversals(gen: Any, max_continuous: int = 4) -> str:
+    """InfoGAN latent traversals: per code, rows of fixed other latents, that code varied."""
+    codes = gen.codes
+    parts = []
+    if codes["categorical"]:
+        grid = gen.traversal("categorical", rows=8, seed=0)
+        parts.append(
+            _img(_grid_png(grid, nrow=codes["categorical"]), "categorical code traversal")
+            + '<p class="note">Categorical code: column k is category k; each row keeps one '
+            "draw of the noise and continuous codes (seed 0).</p>"
+        )
+    for j in range(min(codes["continuous"], max_continuous)):
+        parts.append(
+            _img(_grid_png(gen.traversal(j, steps=10, rows=8, seed=0), nrow=10), f"code {j}")
+            + f'<p class="note">Continuous code {j} from -2 to 2 along each row; the other '
+            "latents fixed per row (seed 0).</p>"
+        )
+    return "".join(parts)
+
+
 def _image_sections(
     run: Path, gen: Any, fake: torch.Tensor, real: torch.Tensor | None, real_name: str
 ) -> list[tuple[str, str]]:
@@ -248,6 +268,8 @@ def _image_sections(
     ]
     if getattr(gen, "num_classes", None):
         sections.insert(1, ("Samples by class", _class_grid(gen)))
+    if getattr(gen, "codes", None):  # InfoGAN
+        sections.insert(1, ("Latent code traversals", _code_traversals(gen)))
     if real is not None and hasattr(gen, "reconstruct"):  # models with an encoder (VAE)
         shown = real[:10]
         sections.insert(

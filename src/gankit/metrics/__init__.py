@@ -3,6 +3,7 @@ mode coverage and memorisation. Every function is plain float64 torch and testab
 feature extractors live in `gankit.metrics.features`.
 """
 
+from gankit.metrics.codes import best_matching, code_class_agreement
 from gankit.metrics.fid import FeatureStats, frechet_distance
 from gankit.metrics.inception_score import inception_score
 from gankit.metrics.kid import kernel_inception_distance
@@ -17,6 +18,7 @@ __all__ = [
     "MetricRecord",
     "classify_stacked",
     "density_coverage",
+    "code_class_agreement",
     "frechet_distance",
     "inception_score",
     "kernel_inception_distance",

@@ -1,0 +1,308 @@
+"""InfoGAN (Chen et al. 2016) as a model step.
+
+The generator's input is z = [categorical slots (K), continuous codes (C), noise]. The
+categorical code is the argmax of K Gaussian slots (`gankit.nets.CategoricalLatent`: a uniform
+draw of K categories fed to G as a one-hot), the continuous codes are N(0, 1). So the saved
+generator is an ordinary `image-generator` fed by Gaussian z — sampling, serving and ONNX export
+need nothing new — and `Generator.sample(n, codes=...)` fixes codes by writing them into z.
+
+Q shares D's body (every layer but the score) and adds a small head: K categorical logits and a
+Gaussian (mean, log-std) per continuous code. The mutual-information lower bound
+L_I = E[log Q(c | G(z, c))] + H(c) (Chen et al. 2016, eq. 5) is maximised by G and Q:
+λ_cat × the categorical cross-entropy plus λ_cont × the Gaussian negative log-likelihood is added
+to D's loss (Q's head and the shared body learn on detached fakes) and to G's loss.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gankit.engine.model import Batches, update
+from gankit.errors import CheckpointError, ConfigError, DataError
+from gankit.generator import AUXILIARY_PREFIX, DISCRIMINATOR_PREFIX, GENERATOR_KINDS
+from gankit.models.gan import GAN, make_optimizer
+from gankit.nets import architecture_spec, build_discriminator, build_generator
+from gankit.nets.dcgan import DCGANDiscriminator
+from gankit.nets.mlp import MLPDiscriminator
+from gankit.objectives import build_objective
+
+Q_PREFIX = AUXILIARY_PREFIX + "q."
+LOG_STD_RANGE = (-5.0, 2.0)  # Q's log-std is clamped here so the likelihood cannot blow up
+
+
+def build(cfg) -> tuple[InfoGAN, Any]:
+    """The InfoGAN and its batch provider (registry builder of `infogan`)."""
+    from gankit.data.source import TensorBatches, load_dataset
+
+    check_config(cfg)
+    dataset = load_dataset(cfg.data)
+    if not dataset.is_image and cfg.model.net == "dcgan":
+        raise ConfigError(
+            f"model.net = 'dcgan' needs images; data {dataset.name!r} is points: use model.net=mlp"
+        )
+    return InfoGAN(cfg, dataset), TensorBatches(dataset, cfg.train.batch_size, cfg.train.seed)
+
+
+def check_config(cfg) -> None:
+    """ConfigError for code settings InfoGAN cannot train."""
+    m = cfg.model
+    if m.categorical == 1 or m.categorical < 0 or m.continuous < 0:
+        raise ConfigError(
+            f"model.categorical = {m.categorical}, model.continuous = {m.continuous}: the "
+            "categorical code needs >= 2 categories (or 0 for none), continuous >= 0"
+        )
+    if m.categorical + m.continuous == 0:
+        raise ConfigError("model.categorical and model.continuous are both 0: InfoGAN needs a code")
+    if m.noise_dim < 1 or m.q_width < 1 or m.lambda_cat < 0 or m.lambda_cont < 0:
+        raise ConfigError(
+            "model.noise_dim and model.q_width must be >= 1, model.lambda_cat and "
+            "model.lambda_cont >= 0"
+        )
+    if cfg.objective.unroll_steps > 0:
+        raise ConfigError("objective.unroll_steps: not available for model.family = infogan")
+
+
+def network_spec(model: Any, data_shape: list[int]) -> dict[str, Any]:
+    """The architecture of model.json: a plain `dcgan`/`mlp` G and D over z of the full size."""
+    arch = {
+        "family": model.net,
+        "latent_dim": model.categorical + model.continuous + model.noise_dim,
+        "latent_categories": model.categorical,
+        "g_width": model.g_width,
+        "d_width": model.d_width,
+        "spectral_norm": model.spectral_norm,
+        "init": model.init,
+    }
+    if model.net == "mlp":
+        arch.update(g_depth=model.g_depth, d_depth=model.d_depth, g_batch_norm=True)
+    else:
+        arch.update(d_batch_norm=model.d_batch_norm)
+    return architecture_spec(arch, data_shape)
+
+
+# --- D's body shared with Q --------------------------------------------------------------------
+def body_features(d: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """D's last hidden features (everything but the score layer), flattened."""
+    if isinstance(d, DCGANDiscriminator):
+        h = d.body(x)
+        if d.minibatch_std is not None:
+            h = d.minibatch_std(h)
+        return h.flatten(1)
+    if isinstance(d, MLPDiscriminator):
+        x = x.reshape(x.shape[0], -1)
+        if d.minibatch_std is not None:
+            x = d.minibatch_std(x)
+        return d.net[:-1](x)
+    raise ConfigError(f"InfoGAN shares the body of a DCGAN or MLP D, not {type(d).__name__}")
+
+
+def feature_dim(d: nn.Module) -> int:
+    """Width of `body_features`."""
+    layer = d.head if isinstance(d, DCGANDiscriminator) else d.net[-1]
+    return int(layer.in_features)
+
+
+def q_head(features: int, width: int, categorical: int, continuous: int) -> nn.Sequential:
+    """Q's head: K categorical logits, then C means and C log-stds."""
+    return nn.Sequential(
+        nn.Linear(features, width),
+        nn.LeakyReLU(0.2),
+        nn.Linear(width, categorical + 2 * continuous),
+    )
+
+
+def split_codes(z: torch.Tensor, categorical: int, continuous: int) -> tuple[torch.Tensor, ...]:
+    """(category [n], continuous codes [n, C]) that G reads from z."""
+    cat = z[:, :categorical].argmax(1) if categorical else z.new_zeros(len(z), dtype=torch.long)
+    return cat, z[:, categorical : categorical + continuous]
+
+
+def info_loss(
+    q_out: torch.Tensor,
+    cat: torch.Tensor,
+    cont: torch.Tensor,
+    categorical: int,
+    lambda_cat: float,
+    lambda_cont: float,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """λ_cat × CE(Q's logits, c_cat) + λ_cont × Gaussian NLL(c_cont | Q's mean, std).
+
+    Minimising it maximises the bound L_I = H(c) − (CE + NLL): the stats report the categorical
+    part of the bound, `info_cat` = log K − CE (≤ I(c_cat; G(z, c)), in nats), and the NLL.
+    """
+    c = cont.shape[1]
+    loss = q_out.new_zeros(())
+    stats: dict[str, float] = {}
+    if categorical:
+        ce = F.cross_entropy(q_out[:, :categorical].float(), cat)
+        loss = loss + lambda_cat * ce
+        stats["info_cat"] = math.log(categorical) - float(ce.detach())
+    if c:
+        mean = q_out[:, categorical : categorical + c].float()
+        log_std = q_out[:, categorical + c :].float().clamp(*LOG_STD_RANGE)
+        nll = 0.5 * math.log(2 * math.pi) + log_std + 0.5 * ((cont - mean) / log_std.exp()) ** 2
+        nll = nll.sum(1).mean()
+        loss = loss + lambda_cont * nll
+        stats["q_cont_nll"] = float(nll.detach())
+    return loss, stats
+
+
+class InfoGAN(GAN):
+    """Generator `g`, discriminator `d` and Q's head `q` (on D's body) of an `infogan` config;
+    the GAN's noise, state and sampling, with the information term in both steps."""
+
+    def __init__(self, cfg, dataset) -> None:
+        from gankit.engine.model import GenerativeModel
+
+        GenerativeModel.__init__(self)
+        m = cfg.model
+        self.cfg, self.dataset = cfg, dataset
+        self.categorical, self.continuous = m.categorical, m.continuous
+        self.arch = network_spec(m, dataset.shape)
+        d = build_discriminator(self.arch)
+        self.networks = {
+            "g": build_generator(self.arch),
+            "d": d,
+            "q": q_head(feature_dim(d), m.q_width, m.categorical, m.continuous),
+        }
+        self.objective = build_objective(cfg.objective)
+        self.latent_dim, self.batch_size = self.arch["latent_dim"], cfg.train.batch_size
+        self.noise = torch.Generator().manual_seed(cfg.train.seed + 1)
+        self.fixed_noise = self._traversal_noise(cfg.train.seed + 2)
+
+    def _traversal_noise(self, seed: int) -> torch.Tensor:
+        """Preview latents: rows of one noise draw, the categorical code 0..K-1 along a row
+        (or continuous code 0 from -2 to 2 when there is no categorical code)."""
+        k = self.categorical
+        steps = k or 8
+        z = torch.randn(8, self.latent_dim, generator=torch.Generator().manual_seed(seed))
+        z = z.repeat_interleave(steps, 0)
+        if k:
+            z[:, :k] = F.one_hot(torch.arange(k).repeat(8), k).float()
+        else:
+            z[:, 0] = torch.linspace(-2, 2, steps).repeat(8)
+        return z
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """G at train.lr_g; D with Q's head at train.lr_d."""
+        t = self.cfg.train
+        d_params = [*self.networks["d"].parameters(), *self.networks["q"].parameters()]
+        return {
+            "g": make_optimizer(
+                t.optimizer, self.networks["g"].parameters(), t.lr_g, t.betas, t.momentum
+            ),
+            "d": make_optimizer(t.optimizer, d_params, t.lr_d, t.betas, t.momentum),
+        }
+
+    def _info(self, x: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """The information term of samples `x` generated from `z`."""
+        m = self.cfg.model
+        q_out = self.live["q"](body_features(self.live["d"], x))
+        cat, cont = split_codes(z, self.categorical, self.continuous)
+        return info_loss(q_out, cat, cont.float(), self.categorical, m.lambda_cat, m.lambda_cont)
+
+    def training_step(self, batches: Batches, optimizers) -> dict[str, float]:
+        """k D updates (adversarial loss + λ L_I for Q's head and D's body), then one G update
+        (adversarial loss + λ L_I)."""
+        g, d = self.live["g"], self.live["d"]
+        clip = self.cfg.train.grad_clip
+        d_params = [*self.networks["d"].parameters(), *self.networks["q"].parameters()]
+        stats: dict[str, float] = {}
+        for _ in range(self.cfg.train.d_steps):
+            real = batches.next().x
+            z = self.latent(batches)
+            with torch.no_grad(), self.autocast():
+                fake = g(z)
+            with self.autocast():
+                loss_d, stats = self.objective.discriminator_loss(d, real, fake)
+                info_d, _ = self._info(fake, z)
+            update(loss_d + info_d, optimizers["d"], iter(d_params), clip)
+            self.objective.after_discriminator_step(self.networks["d"])
+        z = self.latent(batches)
+        with self.autocast():
+            fake = g(z)
+            loss_g = self.objective.generator_loss(d, fake, real)
+            info_g, info_stats = self._info(fake, z)
+        update(loss_g + info_g, optimizers["g"], self.networks["g"].parameters(), clip)
+        return {
+            "loss_d": float(loss_d.detach()),
+            "loss_g": float(loss_g.detach()),
+            "loss_info": float(info_g.detach()),
+            **stats,
+            **info_stats,
+        }
+
+    def spec(self) -> dict[str, Any]:
+        """The GAN's model.json contents with the code layout and Q's head."""
+        return {**super().spec(), "codes": self.codes_spec()}
+
+    def codes_spec(self) -> dict[str, Any]:
+        m = self.cfg.model
+        return {
+            "categorical": m.categorical,
+            "continuous": m.continuous,
+            "noise_dim": m.noise_dim,
+            "q_width": m.q_width,
+            "layout": "z = [categorical slots (argmax = category), continuous codes, noise]",
+            "prior": "categorical uniform over K; continuous N(0, 1) each",
+        }
+
+    def export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """G, D (rejection sampling) and Q's head (`gankit.metrics.codes`)."""
+        weights, spec = super().export()
+        weights.update({Q_PREFIX + k: v for k, v in self.networks["q"].state_dict().items()})
+        return weights, spec
+
+
+class CodeClassifier:
+    """Q's categorical head on D's body, loaded from an InfoGAN model directory: which category
+    of the code a sample shows (what the code–class agreement metric reads)."""
+
+    def __init__(self, d: nn.Module, q: nn.Module, spec: dict[str, Any]) -> None:
+        self.d, self.q, self.spec = d.eval(), q.eval(), spec
+        self.categorical = int(spec["codes"]["categorical"])
+        self.shape = tuple(spec["data"]["shape"])
+
+    @torch.no_grad()
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Q's categorical logits [n, K] for samples `x` [n, *shape] in the data range."""
+        x = torch.as_tensor(x, dtype=torch.float32)
+        if tuple(x.shape[1:]) != self.shape or not torch.isfinite(x).all():
+            raise DataError(
+                f"x must be finite samples of shape [n, {', '.join(map(str, self.shape))}]"
+            )
+        out = torch.cat([self.q(body_features(self.d, c)) for c in x.split(4096)])
+        return out[:, : self.categorical]
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """The category Q assigns to each sample."""
+        return self.logits(x).argmax(1)
+
+
+def load_code_classifier(path: Any) -> CodeClassifier:
+    """Q's categorical head from an InfoGAN run or model directory (hash-checked, no pickle)."""
+    from gankit.generator import check_generator_spec
+    from gankit.modeldir import read_model_dir
+
+    tensors, spec = read_model_dir(path, GENERATOR_KINDS, check=check_generator_spec)
+    codes = spec.get("codes")
+    if not codes or not codes.get("categorical"):
+        raise CheckpointError(f"{path}: not an InfoGAN with a categorical code (no 'codes')")
+    arch = spec["architecture"]
+    d = build_discriminator(arch)
+    q = q_head(feature_dim(d), int(codes["q_width"]), codes["categorical"], codes["continuous"])
+    try:
+        d.load_state_dict(_under(tensors, DISCRIMINATOR_PREFIX))
+        q.load_state_dict(_under(tensors, Q_PREFIX))
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: D or Q weights do not fit model.json ({exc})") from exc
+    return CodeClassifier(d, q, spec)
+
+
+def _under(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}

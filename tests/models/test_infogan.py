@@ -1,0 +1,179 @@
+"""InfoGAN: the information term by hand, Q on D's body, codes end to end, resume, errors."""
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+import gankit
+from gankit.config import load_config
+from gankit.engine import resume, train
+from gankit.engine.checkpoint import load_state
+from gankit.errors import CheckpointError, ConfigError, DataError
+from gankit.generator import load_generator
+from gankit.metrics.codes import code_class_agreement
+from gankit.modeldir import write_spec
+from gankit.models.infogan import (
+    body_features,
+    feature_dim,
+    info_loss,
+    load_code_classifier,
+    split_codes,
+)
+from gankit.nets import build_discriminator
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+RECIPE = CONFIGS / "digits-infogan.yaml"
+TINY = [
+    "model.g_width=8",
+    "model.d_width=8",
+    "model.q_width=8",
+    "model.noise_dim=4",
+    "train.batch_size=16",
+    "train.steps=6",
+    "train.progress=false",
+    "train.log_every=2",
+    "train.checkpoint_every=3",
+    "train.sample_every=3",
+]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """The recipe trained for 6 tiny steps (under a second)."""
+    torch.set_num_threads(1)
+    return train(load_config(RECIPE, TINY), tmp_path_factory.mktemp("infogan") / "run").path
+
+
+# --- the pieces, by hand --------------------------------------------------------------------------
+def test_information_term_by_hand():
+    # K = 2, C = 1. Logits [0, ln 3] for category 1: CE = -ln(3/4); [0, 0] for 0: CE = ln 2.
+    # Continuous: mean 0.5; sample 1 log-std 0, code 1.5: NLL = ½ln2π + ½·1²;
+    # sample 2 log-std ln 2, code 0.5: NLL = ½ln2π + ln 2.
+    ln3, ln2 = math.log(3.0), math.log(2.0)
+    q_out = torch.tensor([[0.0, ln3, 0.5, 0.0], [0.0, 0.0, 0.5, ln2]])
+    cat, cont = torch.tensor([1, 0]), torch.tensor([[1.5], [0.5]])
+    loss, stats = info_loss(q_out, cat, cont, 2, lambda_cat=1.0, lambda_cont=0.5)
+    ce = (-math.log(0.75) + ln2) / 2
+    nll = (0.5 * math.log(2 * math.pi) * 2 + 0.5 + ln2) / 2
+    assert float(loss) == pytest.approx(ce + 0.5 * nll)
+    assert stats["info_cat"] == pytest.approx(ln2 - ce)  # the bound's categorical part
+    assert stats["q_cont_nll"] == pytest.approx(nll)
+    only_cat, _ = info_loss(q_out[:, :2], cat, cont[:, :0], 2, 1.0, 0.5)
+    assert float(only_cat) == pytest.approx(ce)
+
+
+def test_codes_are_read_from_z():
+    z = torch.tensor([[0.1, 2.0, -0.3, 0.7, 9.0], [1.0, -1.0, 0.4, 0.2, 9.0]])
+    cat, cont = split_codes(z, 2, 2)
+    assert cat.tolist() == [1, 0]
+    assert torch.equal(cont, z[:, 2:4])
+
+
+@pytest.mark.parametrize("net", ["dcgan", "mlp"])
+def test_q_shares_the_discriminator_body(net):
+    arch = {"family": net, "latent_dim": 4, "g_width": 4, "d_width": 4, "data_shape": [1, 8, 8]}
+    d = build_discriminator(arch).eval()
+    x = torch.randn(3, 1, 8, 8)
+    h = body_features(d, x)
+    assert h.shape == (3, feature_dim(d))
+    head = d.head if net == "dcgan" else d.net[-1]
+    assert torch.allclose(head(h).squeeze(1), d(x))  # the body is all of D but its score
+
+
+# --- the recipe on the engine -------------------------------------------------------------------
+def test_trained_generator_samples_with_codes(run):
+    gen = load_generator(run)
+    assert gen.codes == {"categorical": 10, "continuous": 2} and gen.num_classes is None
+    assert gen.latent_dim == 16 and gen.sample(4, seed=0).shape == (4, 1, 8, 8)
+    fixed = gen.sample(4, seed=0, codes={"categorical": 3, "continuous": [0.5, None]})
+    z = gen.sample_latent(4, seed=0)
+    z[:, :10] = torch.nn.functional.one_hot(torch.tensor(3), 10).float()
+    z[:, 10] = 0.5
+    assert torch.equal(fixed, gen.decode(z))
+    assert gen.traversal("categorical", rows=2).shape == (20, 1, 8, 8)
+    assert gen.traversal(1, steps=5, rows=2).shape == (10, 1, 8, 8)
+    for codes, message in [
+        ({"categorical": 10}, r"0\.\.9"),
+        ({"continuous": [1.0]}, "2 finite numbers"),
+        ({"continuous": [float("nan"), 0.0]}, "finite"),
+        ({"style": 1}, "'categorical' and/or 'continuous'"),
+    ]:
+        with pytest.raises(DataError, match=message):
+            gen.sample(2, seed=0, codes=codes)
+    with pytest.raises(DataError, match=r"continuous code 0\.\.1"):
+        gen.traversal(2)
+
+
+def test_q_head_classifies_real_digits(run):
+    record = code_class_agreement(run)
+    assert record.n_real == 360 and 0.1 <= record.value <= 1.0
+    assert sum(record.details["code_counts"]) == 360
+    assert load_code_classifier(run).logits(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
+    with pytest.raises(DataError, match="shape"):
+        load_code_classifier(run).predict(torch.zeros(2, 64))
+
+
+def test_report_draws_code_traversals(run):
+    from gankit.report import _image_sections
+
+    gen = load_generator(run)
+    titles = [t for t, _ in _image_sections(run, gen, gen.sample(8, seed=0), None, "")]
+    assert titles[:2] == ["Samples", "Latent code traversals"]
+
+
+def test_plain_generator_refuses_codes(tmp_path):
+    from gankit.bench.serve import make_generator_dir
+
+    gen = load_generator(make_generator_dir(tmp_path / "plain", width=8, latent_dim=8))
+    assert gen.codes is None
+    with pytest.raises(DataError, match="no latent codes"):
+        gen.sample(2, codes={"categorical": 1})
+    with pytest.raises(ConfigError, match="InfoGAN"):
+        gen.traversal("categorical")
+    with pytest.raises(CheckpointError, match="not an InfoGAN"):
+        load_code_classifier(tmp_path / "plain")
+
+
+def test_codes_in_model_json_must_fit(run, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    spec = json.loads((copy / "model.json").read_text())
+    write_spec(copy, {**spec, "codes": {**spec["codes"], "categorical": 4}})
+    with pytest.raises(CheckpointError, match="codes"):
+        load_generator(copy)
+
+
+def test_resume_is_bit_identical(tmp_path):
+    settings = [*TINY, "model.net=mlp", "train.ema=0.9"]
+    full = train(load_config(RECIPE, settings), tmp_path / "full")
+    part = train(load_config(RECIPE, [*settings, "train.steps=3"]), tmp_path / "part")
+    resumed = resume(part.path, ["train.steps=6"])
+    a, b = load_state(full.path), load_state(resumed.path)
+    for net in ("g", "d", "q"):
+        na, nb = a["networks"][net], b["networks"][net]
+        assert all(torch.equal(na[k], nb[k]) for k in na)
+    assert (
+        gankit.load_generator(full.path)
+        .sample(4, seed=1, codes={"categorical": 2})
+        .equal(gankit.load_generator(resumed.path).sample(4, seed=1, codes={"categorical": 2}))
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["model.categorical=1"], ">= 2 categories"),
+        (["model.categorical=0", "model.continuous=0"], "needs a code"),
+        (["model.lambda_cat=-1"], "lambda_cat"),
+        (["model.net=resnet"], "model.net"),
+        (["data.name=ring"], "model.net=mlp"),
+        (["objective.unroll_steps=2"], "unroll_steps"),
+    ],
+)
+def test_config_errors(tmp_path, extra, message):
+    with pytest.raises(ConfigError, match=message):
+        train(load_config(RECIPE, [*TINY, *extra]), tmp_path / "run")
