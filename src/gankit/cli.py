@@ -22,6 +22,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("gankit.commands", "run a benchmark protocol and write NAME.json"),
     "check": ("gankit.commands", "verify a model directory (hashes, spec against weights)"),
     "eval": ("gankit.commands", "compute metrics of a trained run, write eval.json"),
+    "encode": (
+        "gankit.commands",
+        "encode images with a model's encoder (VAE, VAE-GAN, BiGAN), write .npy",
+    ),
     "report": ("gankit.commands", "write a self-contained report.html for a run"),
     "translate": ("gankit.commands", "translate images with a trained CycleGAN (A <-> B)"),
     "serve": ("gankit.serve.commands", "serve models over HTTP (needs the serve extra)"),

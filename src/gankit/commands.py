@@ -103,6 +103,21 @@ def register(subparsers) -> None:
     p.add_argument("--direction", choices=("a2b", "b2a"), default="a2b")
     p.set_defaults(handler=cmd_translate)
 
+    p = subparsers.add_parser(
+        "encode", help="encode images with a model's encoder (VAE, VAE-GAN, BiGAN), write .npy"
+    )
+    p.add_argument("model_dir", help="model directory of a kind with an encoder")
+    p.add_argument(
+        "--in",
+        dest="inputs",
+        required=True,
+        metavar="PATH",
+        help="images.npy ([n, *shape], [n, prod(shape)] or [n, H, W]; float in the model's "
+        "range, or uint8 pixels 0-255) or a folder of images (rows in sorted path order)",
+    )
+    p.add_argument("--out", default="codes.npy", help="where the codes [n, latent_dim] go")
+    p.set_defaults(handler=cmd_encode)
+
     register_metrics(subparsers)
 
 
@@ -300,6 +315,67 @@ def cmd_check(args: argparse.Namespace) -> int:
         + ("" if unsealed else f" ({spec[SPEC_HASH_KEY][:16]}…)")
     )
     return 0
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    import io
+
+    import numpy as np
+
+    from gankit.modeldir import atomic_write_bytes
+    from gankit.registry import load_encoder
+
+    model = load_encoder(args.model_dir)  # CheckpointError for a model without an encoder
+    codes = model.encode(read_encode_input(args.inputs, model)).numpy()
+    buffer = io.BytesIO()
+    np.save(buffer, codes.astype(np.float32), allow_pickle=False)
+    atomic_write_bytes(args.out, buffer.getvalue())
+    print(f"{args.out}: {codes.shape[0]} codes of size {codes.shape[1]}")
+    return 0
+
+
+def read_encode_input(path: str, model) -> torch.Tensor:  # noqa: F821 (imported inside)
+    """Samples for `model.encode` from a .npy file or a folder of images: a float batch
+    [n, *shape] in the model's data range (uint8 arrays are read as pixels 0..255); DataError
+    for an unreadable file, a wrong shape or non-finite values. Never unpickles."""
+    import numpy as np
+    import torch
+
+    from gankit.errors import DataError
+
+    shape, source = list(model.output_shape), Path(path)
+    if source.is_dir():
+        from gankit.data.images import load_image_folder
+
+        if len(shape) != 3:
+            raise DataError(f"{source}: a folder of images needs an image model, not {shape}")
+        x = load_image_folder(source, shape[-1], shape[0])[0]
+    else:
+        try:
+            array = np.load(source, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{source}: not a readable .npy array ({exc})") from exc
+        if array.dtype == np.uint8:
+            lo, hi = (model.spec.get("data") or {}).get("range") or (-1.0, 1.0)
+            array = lo + (hi - lo) * array.astype(np.float32) / 255.0
+        if not np.issubdtype(array.dtype, np.number) or array.ndim < 2:
+            raise DataError(
+                f"{source}: expected a numeric array [n, ...], got {array.dtype} "
+                f"{list(array.shape)}"
+            )
+        x = torch.as_tensor(array.astype(np.float32))
+    n, want = x.shape[0], [x.shape[0], *shape]
+    flat_or_hw = x.dim() in (2, len(want) - 1) and x[0].numel() == int(np.prod(shape))
+    if list(x.shape) != want and flat_or_hw:
+        x = x.reshape(want)  # flattened rows, or [n, H, W] for one channel
+    if list(x.shape) != want:
+        raise DataError(
+            f"{source}: samples of shape {list(x.shape[1:])}; this model encodes "
+            f"[n, {', '.join(map(str, shape))}] (or [n, {int(np.prod(shape))}] flattened)"
+        )
+    if n == 0 or not torch.isfinite(x).all():
+        raise DataError(f"{source}: no samples, or NaN / infinite values; encode finite samples")
+    return x
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
