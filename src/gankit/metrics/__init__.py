@@ -16,9 +16,10 @@ from gankit.metrics.records import MetricRecord
 __all__ = [
     "FeatureStats",
     "MetricRecord",
+    "best_matching",
     "classify_stacked",
-    "density_coverage",
     "code_class_agreement",
+    "density_coverage",
     "frechet_distance",
     "inception_score",
     "kernel_inception_distance",
