@@ -62,6 +62,11 @@ def test_patch_discriminator_gives_a_grid_or_one_logit():
     nets = build_networks({**arch, "norm": "batch", "patch": True})  # 32 px too
     assert nets["g_ab"](torch.zeros(2, 3, 32, 32)).shape == (2, 3, 32, 32)
     assert nets["d_b"](torch.zeros(2, 3, 32, 32)).shape == (2, 1, 4, 4)
+    small = {**arch, "shape": [1, 8, 8], "norm": "none", "patch": False, "g_global": True}
+    g = build_networks(small)["g_ab"]  # the dense bottleneck starts as the identity
+    assert g(torch.zeros(2, 1, 8, 8)).shape == (2, 1, 8, 8)
+    with pytest.raises(ConfigError, match="dense bottleneck at 32 px"):
+        build_networks({**arch, "norm": "none", "patch": True, "g_global": True})
 
 
 def test_image_pool_fills_then_swaps_with_probability_half():

@@ -111,6 +111,7 @@ def architecture(model_cfg: Any, shape: list[int]) -> dict[str, Any]:
         "d_layers": int(model_cfg.d_layers),
         "norm": model_cfg.norm,
         "patch": bool(model_cfg.patch),
+        "g_global": bool(model_cfg.g_global),
     }
 
 

@@ -54,11 +54,33 @@ def edge_kernel(size: int) -> int:
     return 7 if size >= 32 else 3
 
 
-class TranslationGenerator(nn.Module):
-    """Image -> image of the same shape: conv, 2 downsamplings, residual blocks, 2 upsamplings,
-    conv, tanh."""
+class GlobalMix(nn.Module):
+    """x + a fully connected map of the whole bottleneck: lets G move content across a small
+    image (a mirror is a long-range permutation that 3×3 convolutions learn slowly)."""
 
-    def __init__(self, channels: int, size: int, width: int, blocks: int, norm: str) -> None:
+    def __init__(self, channels: int, side: int) -> None:
+        super().__init__()
+        self.dense = nn.Linear(channels * side * side, channels * side * side)
+        nn.init.zeros_(self.dense.weight)
+        nn.init.zeros_(self.dense.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.dense(x.flatten(1)).view_as(x)
+
+
+class TranslationGenerator(nn.Module):
+    """Image -> image of the same shape: conv, 2 downsamplings, residual blocks (and, with
+    `global_mix`, a dense residual layer), 2 upsamplings, conv, tanh."""
+
+    def __init__(
+        self,
+        channels: int,
+        size: int,
+        width: int,
+        blocks: int,
+        norm: str,
+        global_mix: bool = False,
+    ) -> None:
         super().__init__()
         k = edge_kernel(size)
         w = width
@@ -74,6 +96,8 @@ class TranslationGenerator(nn.Module):
                 nn.ReLU(),
             ]
         layers += [ResidualBlock(4 * w, norm) for _ in range(blocks)]
+        if global_mix:
+            layers.append(GlobalMix(4 * w, size // 4))
         for mult in (4, 2):
             layers += [
                 nn.ConvTranspose2d(w * mult, w * mult // 2, 3, 2, padding=1, output_padding=1),
@@ -115,6 +139,11 @@ def check_architecture(arch: dict[str, Any]) -> None:
             f"CycleGAN needs square images whose side is a multiple of 4, got "
             f"{arch['shape'][-2]}×{arch['shape'][-1]}; set data.image_size"
         )
+    if arch.get("g_global") and size > 16:
+        raise ConfigError(
+            f"model.g_global: a dense bottleneck at {size} px is too large; use it at 16 px or "
+            "below (set model.g_global=false)"
+        )
     if layers < 1 or size >> layers < 1:
         raise ConfigError(
             f"model.d_layers = {layers} halves {size} px below one pixel; "
@@ -128,7 +157,9 @@ def build_networks(arch: dict[str, Any]) -> dict[str, nn.Module]:
     c, size = int(arch["shape"][0]), int(arch["shape"][-1])
 
     def gen() -> nn.Module:
-        return TranslationGenerator(c, size, arch["g_width"], arch["g_blocks"], arch["norm"])
+        return TranslationGenerator(
+            c, size, arch["g_width"], arch["g_blocks"], arch["norm"], arch.get("g_global", False)
+        )
 
     def disc() -> nn.Module:
         return PatchDiscriminator(c, arch["d_width"], arch["d_layers"], arch["norm"], arch["patch"])
