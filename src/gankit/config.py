@@ -195,40 +195,6 @@ class ConditionalMLPModelConfig(ConditionalModelConfig):
 
 
 @dataclass
-class CycleGANModelConfig:
-    """CycleGAN (Zhu et al. 2017): generators G: A->B and F: B->A, discriminators D_A, D_B,
-    least-squares loss, cycle-consistency and identity losses, a pool of past fakes per D.
-    Needs `data.name: unpaired`."""
-
-    family: str = "cyclegan"
-    g_width: int = 32  # base channels of G (doubled at each of its 2 downsamplings)
-    d_width: int = 32
-    g_blocks: int = 2  # residual blocks at G's bottleneck (6 or 9 in the paper)
-    d_layers: int = 2  # stride-2 convolutions of D
-    patch: bool = True  # PatchGAN D (a grid of logits); False: one logit per image
-    norm: str = "instance"  # instance | batch | none (G and D)
-    cycle_weight: float = 10.0  # lambda_cyc
-    identity_weight: float = 5.0  # lambda_id on ||G(b) - b||_1 + ||F(a) - a||_1 (0 = off)
-    pool_size: int = 50  # past fakes kept per D (0 = D sees the newest fakes only)
-
-
-@dataclass
-class ProGANModelConfig:
-    """ProGAN (Karras et al. 2018): progressive growing with fade-in, equalised learning rate,
-    pixel norm in G, minibatch standard deviation in D, WGAN-GP with the drift term."""
-
-    family: str = "progan"
-    latent_dim: int = 64
-    resolutions: list[int] = field(default_factory=lambda: [4, 8])  # powers of 2, from 4
-    widths: list[int] = field(default_factory=lambda: [64, 64])  # channels per resolution
-    phase_steps: int = 1000  # steps of each stable phase (images = steps x batch_size)
-    fade_steps: int = 1000  # steps of each fade-in (alpha 0 -> 1)
-    gradient_penalty: float = 10.0  # WGAN-GP lambda
-    drift: float = 0.001  # epsilon_drift x E[D(x)^2]
-    minibatch_std_group: int = 4
-
-
-@dataclass
 class BigGANModelConfig:
     """BigGAN (Brock et al. 2019) at small scale: shared class embedding, hierarchical latent,
     class-conditional BN from [z chunk, embedding], self-attention, spectral norm in G and D,
