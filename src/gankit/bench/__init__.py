@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, str] = {
     "digits": "gankit.bench.digits",
     "conditional": "gankit.bench.conditional",
     "vae": "gankit.bench.vae",
+    "bigan": "gankit.bench.bigan",
     "cyclegan": "gankit.bench.cyclegan",
     "progan": "gankit.bench.progan",
     "serve": "gankit.bench.serve",
