@@ -12,7 +12,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from gankit.errors import ConfigError, DataError
+from gankit.errors import CheckpointError, ConfigError, DataError
+from gankit.tabular.constraints import (
+    FixedCombinations,
+    fit_constraints,
+    parse_constraints,
+    to_spec,
+)
 from gankit.tabular.dp import DPSettings, fit_private, private_schema, range_modes
 from gankit.tabular.encoders import ModeEncoder
 from gankit.tabular.imputer import single_thread
@@ -41,6 +47,10 @@ class SyntheticTable:
         self._check_params()  # type: ignore[attr-defined]
         df, schema = self._complete_table(data, discrete_columns, identifier_columns, min_rows)
         dp = self._dp_settings(resume)
+        # refuses a training table that violates them (ConstraintError with the row count)
+        self.constraints_ = fit_constraints(getattr(self, "constraints", None), df)
+        if dp is not None:
+            self._check_dp_constraints(dp)
         if dp is not None:  # ranges and categories declared or public, not learned
             df, schema, public = private_schema(df, schema, dp)
         seed = int(np.random.default_rng(self.random_state).integers(2**31))  # type: ignore[attr-defined]
@@ -87,6 +97,34 @@ class SyntheticTable:
                 "accounting); turn them off for a private fit"
             )
         return dp
+
+    def _check_dp_constraints(self, dp: DPSettings) -> None:
+        """Fixed combinations learned from the data are data-derived sets, like categories:
+        a DP fit takes them only when categories are declared public."""
+        learned = [
+            rule.columns
+            for rule, given in zip(
+                self.constraints_, parse_constraints(self.constraints), strict=True
+            )  # type: ignore[attr-defined]
+            if isinstance(given, FixedCombinations) and given.combinations is None
+        ]
+        if learned and "categories" not in dp.public:
+            raise ConfigError(
+                f"dp: fixed_combinations of {learned} would be learned from the data; declare "
+                "them ('combinations': [...]) or declare categories public"
+            )
+
+    def _constraint_params(self) -> list[dict[str, Any]] | None:
+        """The `constraints` option as JSON (dicts), for model.json params."""
+        rules = getattr(self, "constraints", None)
+        return None if not rules else to_spec(parse_constraints(rules))
+
+    def _load_constraints(self, spec: dict[str, Any]) -> None:
+        """The fitted constraints (learned combinations included) from model.json."""
+        try:
+            self.constraints_ = parse_constraints(spec.get("constraints") or [])
+        except ConfigError as exc:
+            raise CheckpointError(f"model.json 'constraints': {exc}") from exc
 
     def _complete_table(
         self,

@@ -28,6 +28,7 @@ from gankit.modeldir import (
 )
 from gankit.models.tabular.tvae import TVAE, RowDecoder, RowEncoder, Rows
 from gankit.registry import TABULAR_VAE
+from gankit.tabular.constraints import constrained, to_spec
 from gankit.tabular.encoders import ModeEncoder
 from gankit.tabular.fidelity import fidelity_score
 from gankit.tabular.imputer import single_thread
@@ -53,7 +54,8 @@ class TabularVAE(SyntheticTable):
     as the reference TVAE does — better pair correlations and utility; or "sample", a draw
     from the softmax as in the paper's generative model — rows farther from the training
     rows), `run_dir` (checkpoints and metrics.jsonl; `fit(..., resume=True)` continues from
-    it), `verbose`, `device`, `random_state`.
+    it), `verbose`, `device`, `random_state`, `constraints` (rules every sampled row meets; see
+    `gankit.tabular.constraints` and `constraint_acceptance_`).
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class TabularVAE(SyntheticTable):
         verbose: bool = False,
         device: str = "cpu",
         random_state: int | None = None,
+        constraints: list[Any] | None = None,
     ) -> None:
         self.n_steps = n_steps
         self.batch_size = batch_size
@@ -83,6 +86,7 @@ class TabularVAE(SyntheticTable):
         self.verbose = verbose
         self.device = device
         self.random_state = random_state
+        self.constraints = constraints
 
     # ----------------------------------------------------------------------------- fitting
     def fit(
@@ -165,6 +169,7 @@ class TabularVAE(SyntheticTable):
             pos += span.width
         return out.astype(np.float32)
 
+    @constrained
     def sample(
         self, n: int, conditions: dict[str, Any] | None = None, seed: int | None = None
     ) -> pd.DataFrame:
@@ -217,6 +222,7 @@ class TabularVAE(SyntheticTable):
             "discrete": self.discrete,
             "device": self.device,
             "random_state": self.random_state,
+            "constraints": self._constraint_params(),
         }
 
     def save(self, directory: str | Path) -> Path:
@@ -231,6 +237,7 @@ class TabularVAE(SyntheticTable):
             "schema": self.schema_.to_dict(),
             "modes": self.encoder_.modes,
             "params": self.params(),
+            "constraints": to_spec(self.constraints_),
             "metrics": {
                 "privacy": self.privacy_,
                 "fit_seconds": self.fit_seconds_,
@@ -284,6 +291,7 @@ class TabularVAE(SyntheticTable):
                 {k[8:]: v for k, v in tensors.items() if k.startswith("encoder.")}
             )
             model._records = NearestRecords(tensors["train_reference"].numpy())
+            model._load_constraints(spec)
             metrics = spec.get("metrics", {})
             model.privacy_ = metrics.get("privacy")
             model.fit_seconds_ = metrics.get("fit_seconds")
