@@ -17,6 +17,8 @@ quasi-identifiers (member minus non-member 1-NN accuracy).
 
 from __future__ import annotations
 
+import json
+import sys
 import warnings
 from typing import Any
 
@@ -45,19 +47,24 @@ def run(quick: bool = False, seeds: int | None = None) -> dict[str, Any]:
     ctgan_cls = None if quick else _ctgan()
     notes = [] if ctgan_cls else ["ctgan rows skipped: the `ctgan` package is absent (or quick)"]
     torch.set_num_threads(1)
-    summary: dict[str, Any] = {}
-    for name in ("breast", "wine"):
-        frame, per = load_table(name), {}
-        for seed in range(n_seeds):
+    frames = {name: load_table(name) for name in ("breast", "wine")}
+    per: dict[str, dict[str, list]] = {name: {} for name in frames}
+    for seed in range(n_seeds):  # seed-major: every finished seed covers both tables
+        for name, frame in frames.items():
             train, test = train_test_split(
                 frame, test_size=0.3, stratify=frame["target"], random_state=seed
             )
             train, test = train.reset_index(drop=True), test.reset_index(drop=True)
-            _run_seed(per, name, train, test, seed, steps, ctgan_cls)
-        summary[name] = {
+            _run_seed(per[name], name, train, test, seed, steps, ctgan_cls)
+            rows = {method: values[-1] for method, values in per[name].items()}
+            print(json.dumps({"dataset": name, "seed": seed, "rows": rows}), file=sys.stderr)
+    summary = {
+        name: {
             method: {k: mean_se([r[k] for r in rows]) for k in rows[0]}
-            for method, rows in per.items()
+            for method, rows in methods.items()
         }
+        for name, methods in per.items()
+    }
     return {
         "steps": steps,
         "seeds": n_seeds,
