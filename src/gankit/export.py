@@ -16,6 +16,7 @@ import logging
 import shutil
 import time
 import warnings
+from copy import deepcopy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,8 +57,29 @@ def export_onnx(
     require("onnx", "export")
     example = _example_inputs(2, latent_dim, num_classes)
     return _write_onnx(
-        module.eval(), example, Path(path), _input_names(num_classes), "samples", exporter
+        _baked(module), example, Path(path), _input_names(num_classes), "samples", exporter
     )
+
+
+def _baked(module: nn.Module) -> nn.Module:
+    """`module` in eval mode; when it has parametrized weights (spectral norm: BigGAN's G), an
+    eval-mode copy with them stored as plain weights (fixed in eval mode; ONNX has no operator
+    for the parametrization's vdot)."""
+    from torch.nn.utils import parametrize
+
+    if not any(parametrize.is_parametrized(m) for m in module.modules()):
+        return module.eval()
+    copy = deepcopy(module).eval()
+    for m in list(copy.modules()):
+        if parametrize.is_parametrized(m):
+            with torch.no_grad():
+                values = {name: getattr(m, name).clone() for name in m.parametrizations}
+            # not remove_parametrizations: it edits the parametrized class, which the copy shares
+            m.__class__ = m.__class__.__bases__[0]
+            del m._modules["parametrizations"]
+            for name, value in values.items():
+                m.register_parameter(name, nn.Parameter(value))
+    return copy
 
 
 def _input_names(num_classes: int | None) -> tuple[str, ...]:

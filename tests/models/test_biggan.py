@@ -149,6 +149,18 @@ def test_recipe_trains_and_samples_by_label(tmp_path):
     assert x.shape == (5, 1, 8, 8) and x.abs().max() <= 1
     z = gen.sample_latent(5, 1, 1.0)
     assert torch.equal(x, gen.decode(z, 3))
+    assert gen.class_grid(per_class=2, seed=0).shape == (20, 1, 8, 8)
+    pytest.importorskip("onnxruntime")
+    from gankit.export import export_model, ort_session
+
+    # spectral norm is baked into plain weights for ONNX (no operator for its power iteration)
+    report = export_model(run.path, tmp_path / "onnx", exporter="torchscript")
+    assert report["parity_max_abs"] <= 1e-4
+    labels = torch.tensor([0, 3, 3, 9, 1])
+    got = ort_session(tmp_path / "onnx" / "model.onnx").run(
+        None, {"z": z.numpy(), "labels": labels.numpy()}
+    )[0]
+    assert torch.allclose(torch.from_numpy(got), gen.decode(z, labels), atol=1e-4)
 
 
 def test_resume_is_bit_identical(tmp_path):
