@@ -111,8 +111,49 @@ def test_classifier_filter_keeps_confident_rows(data):
     _, y_res = sampler.fit_resample(X, y)
     assert Counter(y_res)[0] == 30 and 0 < sampler.acceptance_[0] <= 1
     impossible = tiny(sampling_strategy={0: 30}, filter="classifier", confidence=1.0, max_rounds=1)
-    with pytest.raises(DataError, match="classifier filter kept"):
+    with pytest.raises(DataError, match=r"filters kept 0 of 32 .*'classifier': 32"):
         impossible.fit_resample(X, y)
+
+
+def test_schema_and_discriminator_filters(data):
+    """The schema filter drops rows outside X's range and rows that break a constraint; the
+    discriminator keeps the top `keep_top` share of each draw by the critic's score."""
+    X, y = data
+    Xc, yc = pd.DataFrame(X, columns=["a", "b", "c", "d"]), y
+    Xc["b"] = Xc["a"] + np.abs(Xc["b"])  # a <= b in every real row
+    rule = {"type": "inequality", "low": "a", "high": "b"}
+    sampler = tiny(
+        sampling_strategy={0: 30},
+        filter=["discriminator", "schema"],
+        keep_top=0.5,
+        constraints=[rule],
+    )
+    X_res, y_res = sampler.fit_resample(Xc, yc)
+    added = X_res.iloc[len(Xc) :]
+    assert len(added) == 30 - np.sum(yc == 0) and set(y_res[len(yc) :]) == {0}
+    assert ((added >= Xc.min()) & (added <= Xc.max())).all().all()  # within X's range
+    assert (added["a"] <= added["b"]).all()  # and the constraint holds
+    rejected = sampler.rejected_[0]
+    assert list(rejected) == ["schema", "discriminator"]  # applied in this order
+    assert rejected["schema"] > 0 and rejected["discriminator"] > 0
+    assert sampler.acceptance_[0] <= 0.55  # the critic keeps about half of what passes
+    scores = sampler.generator_.critic_scores(sampler.generator_.sample(8, seed=0))
+    assert scores.shape == (8,) and np.isfinite(scores).all()
+
+
+def test_bad_filters_are_config_errors(data):
+    X, y = data
+    with pytest.raises(ConfigError, match="unknown filter"):
+        tiny(filter=["schema", "vibes"]).fit_resample(X, y)
+    with pytest.raises(ConfigError, match="needs the GAN's critic"):
+        tiny(filter="discriminator", generator="vae").fit_resample(X, y)
+    with pytest.raises(ConfigError, match="keep_top"):
+        tiny(filter="discriminator", keep_top=0.0).fit_resample(X, y)
+    broken = [{"type": "range", "column": "a", "high": 0.0}]  # the real rows break it
+    with pytest.raises(DataError, match="violate"):
+        tiny(filter="schema", constraints=broken).fit_resample(
+            pd.DataFrame(X, columns=list("abcd")).assign(a=1.0), y
+        )
 
 
 def test_in_an_imblearn_pipeline(data):

@@ -5,16 +5,24 @@ column, then draws `sample(k, conditions={target: class})` for each class the
 `sampling_strategy` asks rows for (imbalanced-learn's own `check_sampling_strategy` decides the
 counts, so "auto", "minority", "not majority", "not minority", "all", a float, a dict and a
 callable mean exactly what they mean for `RandomOverSampler` or `SMOTE`). The original rows come
-first, unchanged, then the generated rows class by class. With `filter="classifier"` a random
-forest trained on the real rows keeps only generated rows it assigns to the requested class with
-probability >= `confidence`; more rows are drawn (at most `max_rounds` times) until the count is
-met, else a `DataError`.
+first, unchanged, then the generated rows class by class. TabularGAN is fitted with the label as
+its `class_column` (an auxiliary classifier makes the whole row follow the requested class).
+
+Filters (`filter`, one name or a list, applied in this order) check generated rows before they
+enter the training set: "schema" (no missing cell, categories seen in X, numbers finite and
+within X's range per column, and the `constraints` of `gankit.tabular.constraints` over X's
+column names), "classifier" (a random forest trained on the real rows gives the requested class
+probability >= `confidence`), "discriminator" (TabularGAN's critic: keep the `keep_top` share of
+each draw it rates highest — discriminator rejection, Azadi et al. 2019). More rows are drawn
+(at most `max_rounds` times) until the count is met, else a `DataError` says which filter
+rejected how many.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -33,6 +41,7 @@ __all__ = ["GANOverSampler"]
 
 TARGET = "__gankit_target__"
 MIN_CLASS_ROWS = 2  # a class is learned from at least this many real rows
+FILTERS = ("schema", "classifier", "discriminator")  # the order they are applied in
 
 
 class GANOverSampler(BaseOverSampler):
@@ -41,13 +50,17 @@ class GANOverSampler(BaseOverSampler):
     Parameters: `sampling_strategy` (as in imbalanced-learn), `random_state`,
     `generator` ("gan": `TabularGAN`, "vae": `TabularVAE`), `n_steps` (training steps of the
     generator), `generator_params` (other keyword arguments of the generator),
-    `filter` (None or "classifier"), `confidence` (the classifier's minimum probability of the
-    requested class), `max_rounds` (draws per class before giving up).
+    `filter` (None, or one or a list of "schema", "classifier", "discriminator"; see the module
+    docstring), `confidence` (the classifier's minimum probability of the requested class),
+    `keep_top` (the share of each draw the discriminator filter keeps), `constraints` (rules of
+    `gankit.tabular.constraints` over X's column names, or x0, x1, ... for arrays; checked by
+    the "schema" filter), `max_rounds` (draws per class before giving up).
 
     Columns: numeric columns are continuous; object, string, category and bool columns (of a
     DataFrame, or of an object array) are discrete. After `fit_resample`: `generator_` (the fitted
     model), `sampling_strategy_` (class -> rows added), `n_generated_` (class -> rows added),
-    `acceptance_` (class -> share of drawn rows the filter kept; 1.0 without a filter).
+    `acceptance_` (class -> share of drawn rows the filters kept; 1.0 without a filter),
+    `rejected_` (class -> {filter: rows it rejected}).
     """
 
     _parameter_constraints: ClassVar[dict] = {
@@ -55,8 +68,10 @@ class GANOverSampler(BaseOverSampler):
         "generator": [StrOptions({"gan", "vae"})],
         "n_steps": [Interval(numbers.Integral, 1, None, closed="left")],
         "generator_params": [dict, None],
-        "filter": [StrOptions({"classifier"}), None],
+        "filter": [StrOptions(set(FILTERS)), list, tuple, None],
         "confidence": [Interval(numbers.Real, 0, 1, closed="both")],
+        "keep_top": [Interval(numbers.Real, 0, 1, closed="right")],
+        "constraints": [list, tuple, None],
         "max_rounds": [Interval(numbers.Integral, 1, None, closed="left")],
     }
 
@@ -68,8 +83,10 @@ class GANOverSampler(BaseOverSampler):
         generator: str = "gan",
         n_steps: int = 300,
         generator_params: dict | None = None,
-        filter: str | None = None,
+        filter: str | list[str] | None = None,
         confidence: float = 0.5,
+        keep_top: float = 0.5,
+        constraints: list | None = None,
         max_rounds: int = 10,
     ) -> None:
         super().__init__(sampling_strategy=sampling_strategy)
@@ -79,6 +96,8 @@ class GANOverSampler(BaseOverSampler):
         self.generator_params = generator_params
         self.filter = filter
         self.confidence = confidence
+        self.keep_top = keep_top
+        self.constraints = constraints
         self.max_rounds = max_rounds
 
     # ------------------------------------------------------------------------- input checks
@@ -91,8 +110,22 @@ class GANOverSampler(BaseOverSampler):
             self._validate_params()
         except InvalidParameterError as exc:
             raise ConfigError(f"GANOverSampler: {exc}") from None
+        self._filters()
         self._check_input(X, y)
         return super().fit_resample(X, y, **params)
+
+    def _filters(self) -> list[str]:
+        """The filters asked for, in the order they run; a ConfigError for an unknown one."""
+        asked = [self.filter] if isinstance(self.filter, str) else list(self.filter or [])
+        unknown = [f for f in asked if f not in FILTERS]
+        if unknown:
+            raise ConfigError(f"GANOverSampler: unknown filter(s) {unknown}; choose from {FILTERS}")
+        if "discriminator" in asked and self.generator != "gan":
+            raise ConfigError(
+                "GANOverSampler: filter 'discriminator' needs the GAN's critic; use "
+                "generator='gan' or drop that filter"
+            )
+        return [f for f in FILTERS if f in asked]
 
     def _check_input(self, X: Any, y: Any) -> None:
         if X is None or y is None:
@@ -147,6 +180,7 @@ class GANOverSampler(BaseOverSampler):
         wanted = {c: int(k) for c, k in self.sampling_strategy_.items() if int(k) > 0}
         self.n_generated_ = dict.fromkeys(pd.unique(y), 0)  # every class, 0 if not asked for
         self.acceptance_ = dict.fromkeys(wanted, 1.0)
+        self.rejected_ = {c: {} for c in wanted}
         if not wanted:
             X_res = X.copy()
             if self._sparse is not None:
@@ -167,11 +201,11 @@ class GANOverSampler(BaseOverSampler):
         table = frame.assign(**{TARGET: [labels[c] for c in y]})
         rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31))
         model_seed = int(rng.integers(2**31))
+        checks = self._checks(frame, y, model_seed)  # the constraints are checked on X first
         self.generator_ = self._model(model_seed).fit(table, discrete_columns=[*discrete, TARGET])
-        judge = self._judge(frame, y, model_seed) if self.filter == "classifier" else None
         parts_x, parts_y = [X], [y]
         for cls, k in wanted.items():
-            rows = self._draw(cls, labels[cls], k, rng, judge)
+            rows = self._draw(cls, labels[cls], k, rng, checks)
             parts_x.append(self._to_array(rows, X.dtype))
             parts_y.append(np.full(k, cls, dtype=y.dtype))
             self.n_generated_[cls] = k
@@ -187,7 +221,7 @@ class GANOverSampler(BaseOverSampler):
         if self.generator == "gan":
             from gankit.tabular import TabularGAN
 
-            return TabularGAN(**params)
+            return TabularGAN(**{"class_column": TARGET, **params})
         from gankit.tabular.tvae import TabularVAE
 
         return TabularVAE(**params)
@@ -230,27 +264,83 @@ class GANOverSampler(BaseOverSampler):
         forest = RandomForestClassifier(n_estimators=100, random_state=seed, n_jobs=1)
         return make_pipeline(encode, forest).fit(frame, y)
 
+    def _checks(self, frame: pd.DataFrame, y: np.ndarray, seed: int) -> dict[str, Callable]:
+        """filter name -> keep(rows, cls, label, seed) -> boolean mask, for the asked filters."""
+        checks: dict[str, Callable] = {}
+        for name in self._filters():
+            if name == "schema":
+                checks[name] = self._schema_check(frame)
+            elif name == "classifier":
+                checks[name] = self._classifier_check(self._judge(frame, y, seed))
+            else:
+                checks[name] = self._critic_check
+        return checks
+
+    def _classifier_check(self, judge: Any) -> Callable:
+        """Rows the forest trained on the real rows gives their class >= `confidence`."""
+
+        def keep(rows: pd.DataFrame, cls: Any, label: str, seed: int) -> np.ndarray:
+            proba = judge.predict_proba(rows.drop(columns=[TARGET]))
+            return proba[:, list(judge.classes_).index(cls)] >= self.confidence
+
+        return keep
+
+    def _schema_check(self, frame: pd.DataFrame) -> Callable:
+        """Rows valid against X's schema (complete, seen categories, finite numbers in X's
+        range) and the fitted `constraints` (over the user's column names)."""
+        from gankit.tabular.constraints import check_fitted, fit_constraints
+        from gankit.tabular.transform import infer_schema, validate_rows
+
+        schema = infer_schema(frame, True, categorical=self._discrete)
+        names = [str(c) for c in getattr(self, "feature_names_in_", frame.columns)]
+        rules = fit_constraints(self.constraints, frame.set_axis(names, axis=1))
+
+        def keep(rows: pd.DataFrame, cls: Any, label: str, seed: int) -> np.ndarray:
+            rows = rows.drop(columns=[TARGET])
+            ok = ~rows.isna().any(axis=1).to_numpy()
+            for error in validate_rows(rows, schema, max_errors=len(rows) * rows.shape[1] + 1):
+                ok[error.row] = False
+            for col in schema.columns:
+                if col.kind != "categorical":
+                    values = pd.to_numeric(rows[col.name], errors="coerce").to_numpy(float)
+                    ok &= (values >= col.min) & (values <= col.max)
+            if rules:
+                ok &= check_fitted(rows.set_axis(names, axis=1), rules)
+            return ok
+
+        return keep
+
+    def _critic_check(self, rows: pd.DataFrame, cls: Any, label: str, seed: int) -> np.ndarray:
+        """The `keep_top` share of the draw that TabularGAN's critic rates highest."""
+        scores = self.generator_.critic_scores(rows, {TARGET: label}, seed=seed)
+        if len(scores) == 0:
+            return np.zeros(0, dtype=bool)
+        return scores >= np.quantile(scores, 1.0 - self.keep_top)
+
     def _draw(
-        self, cls: Any, label: str, k: int, rng: np.random.Generator, judge: Any
+        self, cls: Any, label: str, k: int, rng: np.random.Generator, checks: dict[str, Callable]
     ) -> pd.DataFrame:
-        """k generated rows of class `cls` (those the judge accepts, when there is one)."""
+        """k generated rows of class `cls` that pass every check."""
         kept: list[pd.DataFrame] = []
+        rejected = dict.fromkeys(checks, 0)
         have = drawn = 0
+        rate = 1.0
         for _ in range(self.max_rounds):
-            ask = k - have if judge is None else max(2 * (k - have), 32)
-            rows = self.generator_.sample(
-                ask, conditions={TARGET: label}, seed=int(rng.integers(2**31))
-            ).drop(columns=[TARGET])
+            ask = k - have if not checks else max(math.ceil(1.2 * (k - have) / rate), 32)
+            seed = int(rng.integers(2**31))
+            rows = self.generator_.sample(ask, conditions={TARGET: label}, seed=seed)
             drawn += len(rows)
-            if judge is not None:
-                column = list(judge.classes_).index(cls)
-                proba = judge.predict_proba(rows)[:, column]
-                rows = rows[proba >= self.confidence]
-            kept.append(rows)
+            for name, keep in checks.items():
+                mask = np.asarray(keep(rows, cls, label, seed), dtype=bool)
+                rejected[name] += int((~mask).sum())
+                rows = rows[mask]
+            kept.append(rows.drop(columns=[TARGET]))
             have += len(rows)
+            rate = max(have / drawn, 0.02) if drawn else 1.0
             if have >= k:
                 break
-        if have < k and judge is None:
+        self.rejected_[cls] = rejected
+        if have < k and not checks:
             raise DataError(
                 f"GANOverSampler: the generator gave {have} new rows of class {cls!r}, {k} were "
                 "needed: it never returns copies of training rows, and this table has too few "
@@ -259,9 +349,10 @@ class GANOverSampler(BaseOverSampler):
             )
         if have < k:
             raise DataError(
-                f"GANOverSampler: the classifier filter kept {have} of {drawn} rows generated "
-                f"for class {cls!r} in {self.max_rounds} rounds, {k} were needed; lower "
-                f"confidence (now {self.confidence}), raise max_rounds or train longer (n_steps)"
+                f"GANOverSampler: the filters kept {have} of {drawn} rows generated for class "
+                f"{cls!r} in {self.max_rounds} rounds (rejected: {rejected}), {k} were needed; "
+                f"loosen them (confidence now {self.confidence}, keep_top {self.keep_top}, "
+                "constraints), raise max_rounds or train longer (n_steps)"
             )
         self.acceptance_[cls] = have / drawn if drawn else 1.0
         return pd.concat(kept, ignore_index=True).iloc[:k]

@@ -281,6 +281,35 @@ class TabularGAN(SyntheticTable):
             frame[name] = value
         return self._finish(frame)
 
+    @torch.no_grad()
+    def critic_scores(
+        self, rows: pd.DataFrame, conditions: dict[str, Any] | None = None, seed: int = 0
+    ) -> np.ndarray:
+        """The trained critic's score of each row (higher = more like the real table), for
+        discriminator rejection (Azadi et al. 2019: keep the rows the critic rates highest).
+
+        Each row is encoded (its mode drawn from the posterior with `seed`), given the condition
+        vector of `conditions` (or one drawn by frequency) and scored alone, as a pack of `pac`
+        copies of itself, with dropout off. Needs the critic: only after `fit` in this process
+        (a loaded model keeps the generator only)."""
+        if not hasattr(self, "model_"):
+            raise ConfigError(
+                "TabularGAN.critic_scores needs the critic, which only a model fitted in this "
+                "process has (save/load keep the generator only)"
+            )
+        rng = np.random.default_rng(seed)
+        encoded = torch.from_numpy(self.encoder_.encode(rows[self.schema_.names], rng))
+        cond = torch.from_numpy(self.sampler_.sample_cond(len(rows), rng, self._fixed(conditions)))
+        critic = self.model_.networks["d"]
+        was_training = critic.training
+        critic.eval()
+        device = next(critic.parameters()).device
+        packs = torch.cat([encoded, cond], 1).repeat_interleave(self.pac, 0).to(device)
+        with single_thread():
+            scores = critic(packs).reshape(-1).cpu().numpy()
+        critic.train(was_training)
+        return scores.astype(np.float64)
+
     def _fixed_value(self, fixed: tuple[int, int] | None) -> tuple[str | None, Any]:
         """(column, category) of a fixed condition, or (None, None)."""
         if fixed is None:
