@@ -1,5 +1,6 @@
-// The gankit serve page: pick a model, generate a grid, walk the latent space, impute a CSV.
-// Plain JS, no dependencies; the API key stays in this tab's sessionStorage.
+// The gankit serve page: the served models (kind, privacy budget, drift), generate a grid,
+// walk the latent space, impute a CSV, synthesize rows. Plain JS, no dependencies; the API key
+// stays in this tab's sessionStorage.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -22,9 +23,16 @@ async function api(path, body) {
   return response;
 }
 
+let loading = 0;
+
 async function loadModels() {
-  sessionStorage.setItem("gankit-key", $("key").value.trim());
+  const key = $("key").value.trim();
+  if (!key) return;
+  const ticket = ++loading;  // a newer load (the key changed again) wins
+  sessionStorage.setItem("gankit-key", key);
   const list = (await (await api("/v1/models")).json()).models;
+  if (ticket !== loading) return;
+  const previous = $("model").value;
   models = Object.fromEntries(list.map((m) => [m.name, m]));
   const select = $("model");
   select.innerHTML = "";
@@ -34,8 +42,48 @@ async function loadModels() {
     option.textContent = `${m.name} (${m.kind})`;
     select.appendChild(option);
   }
+  if (models[previous]) select.value = previous;
+  renderTable(list);
   onModelChange();
   status(`${list.length} model(s)`);
+  await refreshDrift();
+}
+
+// The privacy budget a model was trained under: model.json's "dp" (epsilon spent, delta).
+function budget(m) {
+  const dp = (m.spec || {}).dp;
+  if (!dp || dp.epsilon === undefined || dp.epsilon === null) return "none (not private)";
+  return `ε = ${Number(dp.epsilon).toFixed(2)}` + (dp.delta ? `, δ = ${dp.delta}` : "");
+}
+
+function renderTable(list) {
+  const body = $("models-body");
+  body.innerHTML = "";
+  for (const m of list) {
+    const row = document.createElement("tr");
+    row.dataset.model = m.name;
+    for (const text of [m.name, m.kind, m.runtime, budget(m), (m.tags || []).includes("tabular") ? "…" : "not monitored"]) {
+      const cell = document.createElement("td");
+      cell.textContent = text;
+      row.appendChild(cell);
+    }
+    row.lastChild.className = "drift-none";
+    row.addEventListener("click", () => { $("model").value = m.name; onModelChange(); });
+    body.appendChild(row);
+  }
+}
+
+// Drift status of every table model, from GET /v1/models/{name}/quality.
+async function refreshDrift() {
+  for (const m of Object.values(models)) {
+    if (!(m.tags || []).includes("tabular")) continue;
+    const q = await (await api(`/v1/models/${encodeURIComponent(m.name)}/quality`)).json();
+    const cell = document.querySelector(`tr[data-model="${CSS.escape(m.name)}"] td:last-child`);
+    if (!cell) continue;
+    const flagged = q.columns.filter((c) => c.drift).map((c) => c.name);
+    cell.textContent = q.status === "drift" ? `drift: ${flagged.join(", ")}` : q.status === "warming up" ? `warming up (${q.window} values)` : q.status;
+    cell.className = { ok: "drift-ok", drift: "drift-drift", "warming up": "drift-warming" }[q.status] || "drift-none";
+  }
 }
 
 function current() { return models[$("model").value]; }
@@ -48,6 +96,9 @@ function onModelChange() {
   $("generate-section").hidden = !isGen;
   $("walk-section").hidden = !(isGen && can("image"));
   $("impute-section").hidden = !can("imputation");
+  $("synth-section").hidden = !can("synthesis");
+  for (const row of document.querySelectorAll("#models-body tr")) row.classList.toggle("current", row.dataset.model === m.name);
+  if (can("synthesis")) fillConditions(m);
   $("label-box").hidden = !m.num_classes;
   if (m.num_classes) $("label").max = m.num_classes - 1;
   if (can("imputation") && !$("csv").value) {
@@ -162,6 +213,54 @@ async function impute() {
   const names = out.length ? Object.keys(out[0]) : m.columns.map((c) => c.name);
   $("imputed").textContent = [names.join(","), ...out.map((r) => names.map((n) => r[n]).join(","))].join("\n");
   status("");
+  await refreshDrift();
+}
+
+function fillConditions(m) {
+  const column = $("cond-column");
+  const keep = column.value;
+  column.innerHTML = '<option value="">(none)</option>';
+  for (const c of m.columns.filter((c) => c.kind === "categorical")) {
+    const option = document.createElement("option");
+    option.value = option.textContent = c.name;
+    column.appendChild(option);
+  }
+  column.value = m.columns.some((c) => c.name === keep) ? keep : "";
+  fillValues();
+}
+
+function fillValues() {
+  const m = current();
+  const select = $("cond-value");
+  select.innerHTML = "";
+  const c = m && m.columns ? m.columns.find((c) => c.name === $("cond-column").value) : null;
+  select.disabled = !c;
+  for (const v of c ? c.categories : []) {
+    const option = document.createElement("option");
+    option.value = option.textContent = String(v);
+    select.appendChild(option);
+  }
+}
+
+async function synthesize() {
+  const m = current();
+  const body = { model: m.name, n: Number($("synth-n").value), seed: optionalNumber("synth-seed") };
+  const column = $("cond-column").value;
+  if (column) {
+    const c = m.columns.find((c) => c.name === column);
+    const value = c.categories.find((v) => String(v) === $("cond-value").value);
+    body.conditions = { [column]: value };
+  }
+  const rows = (await (await api("/v1/synthesize", body)).json()).rows;
+  const names = rows.length ? Object.keys(rows[0]) : m.columns.map((c) => c.name);
+  $("synthesized").textContent = [names.join(","), ...rows.map((r) => names.map((n) => r[n]).join(","))].join("\n");
+  status("");
+  await refreshDrift();
+}
+
+function debounced(fn, ms) {
+  let timer = null;
+  return () => { clearTimeout(timer); timer = setTimeout(fn, ms); };
 }
 
 function guarded(fn) {
@@ -175,4 +274,7 @@ $("generate").addEventListener("click", guarded(generate));
 $("walk").addEventListener("click", guarded(walk));
 $("t").addEventListener("input", guarded(moveTo));
 $("impute").addEventListener("click", guarded(impute));
+$("synthesize").addEventListener("click", guarded(synthesize));
+$("cond-column").addEventListener("change", fillValues);
+$("key").addEventListener("input", debounced(guarded(loadModels), 250));  // no button needed
 if ($("key").value) guarded(loadModels)();
