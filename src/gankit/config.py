@@ -85,7 +85,7 @@ class UnpairedDataConfig:
     name: str = "unpaired"
     root_a: str | None = None  # folder of domain A images (any layout, searched recursively)
     root_b: str | None = None  # folder of domain B images
-    domains: str | None = None  # built-in instead of the roots: digits-mirror
+    domains: str | None = None  # built-in instead of the roots: digits-thick | digits-mirror
     split: str = "train"  # built-in domains: digits split (train | test | all)
     image_size: int | None = None  # square size both domains are resized to
     channels: int | None = None  # 1 or 3; None: as the files are (both domains must agree)

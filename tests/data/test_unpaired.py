@@ -6,7 +6,13 @@ import torch
 from PIL import Image
 
 from gankit.config import load_config
-from gankit.data.unpaired import UnpairedBatches, builtin_domains, load_unpaired, mirror
+from gankit.data.unpaired import (
+    UnpairedBatches,
+    builtin_domains,
+    load_unpaired,
+    mirror,
+    thicken,
+)
 from gankit.errors import ConfigError
 
 
@@ -37,6 +43,17 @@ def test_builtin_digits_mirror_domains_are_disjoint_halves():
     dupes = (torch.cdist(x.reshape(len(x), -1), x.reshape(len(x), -1)) == 0).sum() - len(x)
     assert int(same.sum()) <= int(dupes)  # only images that are duplicated in the digits
     assert data.spec()["n_a"] == len(data.a) and data.spec()["domains"] == "digits-mirror"
+
+
+def test_thicken_adds_a_halo_of_six_tenths():
+    x = torch.full((1, 1, 3, 3), -1.0)
+    x[0, 0, 1, 1] = 1.0  # one white pixel
+    out = thicken(x)[0, 0]
+    assert out[1, 1] == 1.0 and out[0, 0] == -1.0  # itself kept, diagonals untouched
+    assert torch.allclose(out[[0, 1, 1, 2], [1, 0, 2, 1]], torch.full((4,), 0.2))  # 0.6 → 0.2
+    thick = builtin_domains("digits-thick", "test", seed=0)
+    assert (thick.b > -1).float().mean() > (thick.a > -1).float().mean()  # more ink in B
+    assert thick.spec()["b_is"].startswith("strokes thickened")
 
 
 def test_folders_load_and_batches_pair_one_batch_of_each(tmp_path):

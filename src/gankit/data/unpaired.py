@@ -6,9 +6,10 @@ digits (`data.domains`). The batch provider hands one batch of A as `Batch.x` an
 as `Batch.extra["b"]`; each domain has its own seeded permutation, so batch `i` depends only on
 (seed, i) and resume is exact.
 
-Built-in domains: `digits-mirror` splits a digits split in two halves at random (seeded), A the
-first half as they are, B the second half mirrored left to right: no image (nor its mirror)
-appears in both domains.
+Built-in domains split a digits split in two halves at random (seeded): A is the first half as
+it is, B the second half changed, so no image (nor its changed copy) is in both domains.
+`digits-thick`: B's strokes are thickened (each pixel takes the larger of itself and 0.6 × its
+brightest 4-neighbour: a one-pixel halo). `digits-mirror`: B is mirrored left to right.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import torch
 
 from gankit.errors import ConfigError, DataError
 
-BUILTIN_DOMAINS = ("digits-mirror",)
+HALO = 0.6  # digits-thick: brightness of the one-pixel halo, relative to its neighbour
 GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
 B_SEED_OFFSET = 7919  # domain B's batch order is seeded apart from domain A's
 
@@ -29,6 +30,21 @@ B_SEED_OFFSET = 7919  # domain B's batch order is seeded apart from domain A's
 def mirror(x: torch.Tensor) -> torch.Tensor:
     """The domain change of `digits-mirror` (its own inverse): flip left to right."""
     return x.flip(-1)
+
+
+def thicken(x: torch.Tensor) -> torch.Tensor:
+    """The domain change of `digits-thick`: each pixel (in [0, 1]) becomes the larger of itself
+    and `HALO` × its brightest 4-neighbour, so strokes grow a one-pixel halo."""
+    u = (x + 1) / 2
+    p = torch.nn.functional.pad(u, (1, 1, 1, 1))
+    near = torch.stack(
+        [p[..., :-2, 1:-1], p[..., 2:, 1:-1], p[..., 1:-1, :-2], p[..., 1:-1, 2:]]
+    ).amax(0)
+    return torch.maximum(u, HALO * near) * 2 - 1
+
+
+BUILTIN_DOMAINS = {"digits-thick": thicken, "digits-mirror": mirror}
+CHANGES = {"digits-thick": "strokes thickened by a one-pixel halo", "digits-mirror": "mirrored"}
 
 
 @dataclass
@@ -79,8 +95,9 @@ def builtin_domains(domains: str, split: str = "train", seed: int = 0) -> Unpair
     x, y, perm = split_digits(split, seed)
     half = len(x) // 2
     ia, ib = perm[:half], perm[half:]
-    source = {"domains": domains, "split": split, "seed": seed, "b_is": "a mirrored left-right"}
-    return UnpairedDataset(x[ia], mirror(x[ib]), domains, source, y[ia], y[ib])
+    source = {"domains": domains, "split": split, "seed": seed, "b_is": CHANGES[domains]}
+    change = BUILTIN_DOMAINS[domains]
+    return UnpairedDataset(x[ia], change(x[ib]), domains, source, y[ia], y[ib])
 
 
 def folder_channels(root: Path) -> int:
