@@ -177,3 +177,15 @@ def test_resume_is_bit_identical(tmp_path):
 def test_config_errors(tmp_path, extra, message):
     with pytest.raises(ConfigError, match=message):
         train(load_config(RECIPE, [*TINY, *extra]), tmp_path / "run")
+
+
+def test_quick_infogan_bench(tmp_path):
+    """Protocol and scoring of `gankit bench infogan --quick`, never its goal."""
+    from gankit.bench import run_benchmark
+
+    result = run_benchmark("infogan", quick=True, out=tmp_path)
+    assert list(result["measured"]) == ["infogan", "k-means on pixels"]
+    (seed,) = result["per_seed"]
+    assert 0.1 <= seed["agreement"] <= 1.0 and sum(seed["code_counts"]) == 360
+    assert result["measured"]["k-means on pixels"]["mean"] > 0.6  # pixels cluster by digit
+    assert json.loads((tmp_path / "infogan.json").read_text())["benchmark"] == "infogan"

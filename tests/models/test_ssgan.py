@@ -166,3 +166,19 @@ def test_resume_is_bit_identical(tmp_path):
 def test_config_errors(tmp_path, extra, message):
     with pytest.raises(ConfigError, match=message):
         train(load_config(RECIPE, [*TINY, *extra]), tmp_path / "run")
+
+
+def test_quick_ssl_bench(tmp_path):
+    """Protocol and scoring of `gankit bench ssl --quick`, never its goal."""
+    import json
+
+    from gankit.bench import run_benchmark
+
+    result = run_benchmark("ssl", quick=True, out=tmp_path)
+    rows = result["measured"]
+    assert list(rows) == ["ssgan", "labelled only", "LabelSpreading", "all labels (ceiling)"]
+    (draw,) = result["per_draw"]
+    assert set(draw["label_spreading_kernels"]) == {"knn", "rbf"}
+    assert draw["LabelSpreading"] == max(draw["label_spreading_kernels"].values()) > 0.5
+    assert all(0.0 <= rows[name]["mean"] <= 1.0 for name in rows)
+    assert json.loads((tmp_path / "ssl.json").read_text())["benchmark"] == "ssl"

@@ -26,6 +26,8 @@ BENCHMARKS: dict[str, str] = {
     "stacked-digits": "gankit.bench.stacked_digits",
     "digits": "gankit.bench.digits",
     "conditional": "gankit.bench.conditional",
+    "infogan": "gankit.bench.infogan",
+    "ssl": "gankit.bench.ssl",
     "vae": "gankit.bench.vae",
     "bigan": "gankit.bench.bigan",
     "cyclegan": "gankit.bench.cyclegan",
