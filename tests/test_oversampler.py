@@ -213,6 +213,7 @@ def test_gankit_augment_command(tmp_path, data, capsys):
     assert main([*argv, "--steps", "2", "--strategy", "x=40"]) == 0
     printed = capsys.readouterr().out
     assert "before" in printed and "added" in printed
+    assert (tmp_path / "aug.model" / "model.json").is_file()  # the generator, beside the CSV
     result = pd.read_csv(out)
     assert list(result.columns) == list(table.columns)
     pd.testing.assert_frame_equal(result.iloc[: len(table)], table)

@@ -4,6 +4,8 @@
   differentiable augmentations applied to real and fake images inside the GAN's losses.
 - `GANOverSampler` (`gankit.augment.oversampler`): an imbalanced-learn sampler that adds rows
   of the classes asked for, drawn from a TabularGAN or TabularVAE (needs the `augment` extra).
+- `augment_images` (`gankit.augment.images`): a folder with one sub-folder per class -> a
+  conditional GAN trained on it and a folder of generated images per class.
 
 Names are imported on first use, so `import gankit.augment` (and `gankit augment --help`)
 import neither torch nor imbalanced-learn.
@@ -21,6 +23,7 @@ _WHERE = {
     "cutout": "gankit.augment.diffaugment",
     "translation": "gankit.augment.diffaugment",
     "GANOverSampler": "gankit.augment.oversampler",
+    "augment_images": "gankit.augment.images",
 }
 
 __all__ = sorted(_WHERE)

@@ -427,12 +427,17 @@ def augment_csv(
     generator: str = "gan",
     steps: int = 300,
     seed: int = 0,
-    filter: str | None = None,
+    filter: str | list[str] | None = None,
     confidence: float = 0.5,
     delimiter: str | None = None,
+    progress: bool = False,
+    keep_top: float = 0.5,
 ) -> list[dict[str, Any]]:
     """`gankit augment`: read a CSV, over-sample by `target`, write the augmented CSV (the
-    original rows first); return one {class, before, added, after} dict per class."""
+    original rows first) and the generator beside it (`OUT.model/`: a TabularGAN/TabularVAE
+    directory whose label column is `__gankit_target__`, valued class-0, class-1, ... in the
+    order the classes first appear); one {class, before, added, after} dict per class."""
+    from gankit.augment.images import model_dir
     from gankit.tabular.files import read_csv, write_csv
 
     table = read_csv(path, delimiter)
@@ -456,8 +461,11 @@ def augment_csv(
         n_steps=steps,
         filter=filter,
         confidence=confidence,
+        keep_top=keep_top,
+        generator_params={"verbose": progress},
     )
     X_res, y_res = sampler.fit_resample(X, y)
+    sampler.generator_.save(model_dir(out))
     result = X_res.assign(**{target: y_res.to_numpy()})[list(table.columns)]
     write_csv(result, out, table.attrs.get("delimiter", ","))
     before, after = y.value_counts(), y_res.value_counts()
