@@ -300,7 +300,7 @@ def test_postgres_two_workers_one_study_survive_a_kill(postgres, tmp_path):
     storage = open_storage(postgres, heartbeat=1)
     victim = None
     try:
-        deadline = time.monotonic() + 45
+        deadline = time.monotonic() + 120  # generous: a loaded machine starts workers slowly
         while victim is None and time.monotonic() < deadline:
             time.sleep(0.05)
             try:
