@@ -5,6 +5,7 @@ distance-to-closest-record guard and report."""
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from typing import Any
 
@@ -23,7 +24,27 @@ from gankit.tabular.dp import DPSettings, fit_private, private_schema, range_mod
 from gankit.tabular.encoders import ModeEncoder
 from gankit.tabular.imputer import single_thread
 from gankit.tabular.privacy import NearestRecords, distance_space
-from gankit.tabular.transform import TableSchema, identifier_names, infer_schema, surrogates
+from gankit.tabular.transform import (
+    ID_MIN_ROWS,
+    TableSchema,
+    identifier_names,
+    infer_schema,
+    surrogates,
+)
+
+ID_NAME = re.compile(r"(?i:^(id|uuid|key|index|serial|row)$|[_\- ](id|uuid|key)$)|[a-z](Id|ID)$")
+
+
+def numeric_identifier(series: pd.Series, name: str) -> bool:
+    """Whether a whole-number column is a row key: at least `ID_MIN_ROWS` values, all
+    distinct, and either named like an id (`id`, `customer_id`, `customerId`) or numbering the
+    rows (a run of consecutive integers)."""
+    values = series.to_numpy(np.float64)
+    n = len(values)
+    if n < ID_MIN_ROWS or len(np.unique(values)) != n:
+        return False
+    consecutive = bool(values.max() - values.min() == n - 1)
+    return consecutive or bool(ID_NAME.search(name.strip()))
 
 
 class SyntheticTable:
@@ -150,6 +171,15 @@ class SyntheticTable:
         if len(df) < min_rows:
             raise DataError(f"{name} needs at least {min_rows} rows, got {len(df)}")
         schema = infer_schema(df, True, categorical=list(discrete_columns), identifiers=ids)
+        for col in schema.columns:  # integer keys: text ones are caught by infer_schema
+            if col.kind == "integer" and numeric_identifier(df[col.name], col.name):
+                raise DataError(
+                    f"column {col.name!r} looks like a numeric identifier (a distinct whole "
+                    "number per row, named like an id or numbering the rows): a model of it "
+                    "would write real ids into synthetic rows. Declare it with "
+                    f"identifier_columns=[{col.name!r}] (fresh surrogates are written instead) "
+                    "or drop it"
+                )
         return df[schema.names], schema
 
     @staticmethod
