@@ -37,6 +37,7 @@ from gankit.tabular.transform import TableSchema
 
 log = logging.getLogger("gankit.serve")
 FLOOR = 1e-4
+REFERENCE_POINTS = 5000  # a larger training reference is summarised by its quantiles
 
 
 @dataclass
@@ -121,10 +122,12 @@ class ColumnDrift:
         self.flagged = False
         if numeric:
             values = np.sort(pd.to_numeric(reference, errors="coerce").dropna().to_numpy(float))
-            self.reference = values
             inner = np.quantile(values, np.linspace(0, 1, config.bins + 1)[1:-1])
             self.edges = np.unique(inner)
             self.expected = self._shares(values)
+            if len(values) > REFERENCE_POINTS:  # KS against 5000 quantiles: error < 2e-4
+                values = np.quantile(values, np.linspace(0, 1, REFERENCE_POINTS))
+            self.reference = values
         else:
             shares = reference.astype(str).value_counts(normalize=True)
             self.categories = [str(c) for c in shares.index]
