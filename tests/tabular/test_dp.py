@@ -140,3 +140,15 @@ def test_critic_step_clips_each_pair_and_adds_no_noise_at_sigma_zero():
     model.private_critic_step(Batch(x, extra={"real_cond": torch.zeros(4, 0)}), g, d, opt)
     for b, p, e in zip(before, d.parameters(), expected, strict=True):
         assert torch.allclose(b - p.detach(), e, atol=1e-6)
+
+
+def test_v1_models_shows_the_privacy_budget(private_model):
+    from gankit.serve.models import load_models
+
+    model, path = private_model
+    served, refused = load_models([path])
+    assert not refused
+    (entry,) = served.values()
+    info = entry.info()
+    assert info["spec"]["dp"]["epsilon"] == model.dp_["epsilon"]
+    assert info["spec"]["dp"]["delta"] == 1e-5
