@@ -35,6 +35,7 @@ BENCHMARKS: dict[str, str] = {
     "serve": "gankit.bench.serve",
     "ddp": "gankit.bench.ddp",
     "privacy": "gankit.bench.privacy",
+    "augment": "gankit.bench.augment",
 }
 
 
