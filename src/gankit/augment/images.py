@@ -1,6 +1,6 @@
 """`augment_images`: a folder with one sub-folder per class → a folder of generated images per
-class, from a class-conditional DCGAN (the `cdcgan` family, `configs/digits-cgan.yaml`'s recipe)
-trained on that folder. The trained run (weights, model.json, metrics) is kept beside the output
+class, from a class-conditional DCGAN (the `cdcgan` family, `configs/digits-cgan.yaml`'s recipe,
+plus DiffAugment translation, since such folders are often small) trained on that folder. The trained run (weights, model.json, metrics) is kept beside the output
 (`OUT.model/`), so `gankit sample OUT.model --class-grid` and `gankit.load_generator` reuse it.
 """
 
@@ -23,6 +23,7 @@ RECIPE = [
     "model.d_width=64",
     "model.init=dcgan",
     "objective.loss=non-saturating",
+    "objective.augment=translation",  # DiffAugment (Zhao et al. 2020): D sees few images
     "train.lr_g=0.0002",
     "train.lr_d=0.0002",
     "train.betas=[0.5,0.999]",
