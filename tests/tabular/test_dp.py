@@ -103,6 +103,7 @@ def test_bad_dp_config_errors(dp, extra, match):
         TabularGAN(**{**TINY, **extra}, dp=dp).fit(table(), discrete_columns=["c"])
 
 
+@pytest.mark.filterwarnings("ignore:Full backward hook is firing")
 def test_critic_step_clips_each_pair_and_adds_no_noise_at_sigma_zero():
     """With sigma = 0 the update is sum_i clip(grad of pair i) / expected batch, checked
     against a loop over the pairs."""

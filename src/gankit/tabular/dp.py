@@ -232,8 +232,15 @@ def calibrate(
 
     The DP-SGD multiplier is Opacus's `get_noise_multiplier` for (1 - histogram_share) ε; the
     histogram's is the smallest (bisection) that keeps the composed ε within the target."""
+    with warnings.catch_warnings():  # Opacus: "Optimal order is the largest alpha" on probes
+        warnings.filterwarnings("ignore", "Optimal order is the largest alpha", UserWarning)
+        return _calibrate(settings, sample_rate, steps, histogram)
+
+
+def _calibrate(
+    settings: DPSettings, sample_rate: float, steps: int, histogram: bool
+) -> tuple[float, float | None, float]:
     utils = require("opacus.accountants.utils", "privacy")
-    warnings.filterwarnings("ignore", "Optimal order is the largest alpha", UserWarning)
     share = settings.histogram_share if histogram else 0.0
     sigma = float(
         utils.get_noise_multiplier(
