@@ -134,7 +134,7 @@ def test_recipe_trains_resumes_and_saves_a_vae_directory(tmp_path):
     assert loaded.encode(x).shape == (5, 3) and loaded.reconstruct(x).shape == x.shape
     assert loaded.sample(4, seed=0).abs().max() <= 1.0
     spec = json.loads((full.path / "model.json").read_text())
-    assert spec["vaegan"]["gamma"] == 0.1 and spec["config"]["model"]["family"] == "vaegan"
+    assert spec["vaegan"]["gamma"] == 0.5 and spec["config"]["model"]["family"] == "vaegan"
 
 
 def test_config_errors_name_the_key(tmp_path):
