@@ -140,9 +140,10 @@ def score(model: Any, X_te: np.ndarray, y_te: np.ndarray) -> dict[str, float]:
 
 
 def run_tables(
-    seeds: int, steps: int, tables: list[str] | None = None
+    seeds: int, steps: int, tables: list[str] | None = None, methods: list[str] | None = None
 ) -> tuple[dict[str, Any], list[str]]:
-    """table -> method -> model -> [per-seed scores]; and notes (failures, skipped methods)."""
+    """table -> method -> model -> [per-seed scores] (all methods, or `methods`); and notes
+    (failures, skipped methods)."""
     runs: dict[str, Any] = {}
     notes = []
     if _ctgan() is None:
@@ -155,6 +156,8 @@ def run_tables(
             X_tr, y_tr, X_te, y_te = split(X, y, seed, share)
             n_min = int(y_tr.sum())
             for method, sampler in samplers(seed, n_min, steps).items():
+                if methods is not None and method not in methods:
+                    continue
                 start = time.perf_counter()
                 try:
                     with warnings.catch_warnings():
