@@ -359,7 +359,7 @@ class DPCritic(CTGAN):
     def training_step(self, batches: Batches, optimizers) -> dict[str, float]:
         g, d = self.live["g"], self.live["d"]
         for _ in range(self.critic_steps):
-            loss_d = self.private_critic_step(batches.next(), g, d, optimizers["d"])
+            self.private_critic_step(batches.next(), g, d, optimizers["d"])
         self.grad_sample.disable_hooks()  # G's backward through d needs no per-row gradients
         try:
             cond, cols = self.generator_conditions(self.g_batch)
@@ -369,19 +369,18 @@ class DPCritic(CTGAN):
             update(adversarial + condition, optimizers["g"])
         finally:
             self.grad_sample.enable_hooks()
+        # no critic loss on real rows in the logs: metrics.jsonl would publish it outside DP
         return {
-            "loss_d": loss_d,
             "loss_g": float(adversarial.detach()),
             "loss_cond": float(condition.detach()),
         }
 
-    def private_critic_step(self, batch: Batch, g, d, optimizer) -> float:
+    def private_critic_step(self, batch: Batch, g, d, optimizer) -> None:
         """One DP-SGD step: per (real row, its fake) pair gradients clipped to C, summed,
         Gaussian noise of std sigma * C added, divided by the expected batch size."""
         params = [p for p in self.networks["d"].parameters() if p.requires_grad]
         m = len(batch.x)
         summed = [torch.zeros_like(p) for p in params]
-        loss = 0.0
         for p in params:
             p.grad_sample = None  # type: ignore[attr-defined]
         if m:
@@ -397,14 +396,12 @@ class DPCritic(CTGAN):
             norms = torch.sqrt(sum(q.flatten(1).pow(2).sum(1) for q in pairs))  # type: ignore[arg-type]
             scale = (self.clip / (norms + 1e-6)).clamp(max=1.0)
             summed = [torch.einsum("i,i...->...", scale, q) for q in pairs]
-            loss = float(per_row.mean().detach())
         for p, s in zip(params, summed, strict=True):
             p.grad_sample = None  # type: ignore[attr-defined]
             noise = torch.randn_like(p) * (self.sigma * self.clip)
             p.grad = (s + noise) / self.expected_batch
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        return loss
 
     def generator_conditions(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Conditions for the generator's step: a column uniformly, a category by the noisy
