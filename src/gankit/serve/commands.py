@@ -62,6 +62,15 @@ def _register_serve(subparsers: Any) -> None:
         help="key of encrypted model directories (`gankit encrypt`; default $GANKIT_KEY or "
         "$GANKIT_KEY_FILE); they are decrypted in memory only",
     )
+    p.add_argument(
+        "--drift-window", type=int, default=500, help="values per column in the drift window"
+    )
+    p.add_argument(
+        "--drift-psi", type=float, default=0.2, help="PSI at which a column counts as drifted"
+    )
+    p.add_argument(
+        "--drift-ks", type=float, default=0.2, help="KS (numbers) / TV (categories) threshold"
+    )
     p.add_argument("--ssl-certfile")
     p.add_argument("--ssl-keyfile")
     p.add_argument("--log-level", default="info")
@@ -94,6 +103,7 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host,
         docs=args.docs,
         encryption_key=_encryption_key(args.key_file),
+        drift=_drift(args),
     )
     if options.keys is not None and len(options.keys) == 0:
         from gankit.errors import ConfigError
@@ -103,6 +113,20 @@ def _serve(args: argparse.Namespace) -> int:
         )
     serve(args.model_dirs, options, args.port, args.ssl_certfile, args.ssl_keyfile, args.log_level)
     return 0
+
+
+def _drift(args: argparse.Namespace) -> Any:
+    from gankit.errors import ConfigError
+    from gankit.serve.drift import DriftConfig
+
+    if args.drift_window < 1 or args.drift_psi <= 0 or args.drift_ks <= 0:
+        raise ConfigError("--drift-window must be >= 1 and --drift-psi, --drift-ks > 0")
+    return DriftConfig(
+        window=args.drift_window,
+        min_rows=min(50, args.drift_window),
+        psi_threshold=args.drift_psi,
+        ks_threshold=args.drift_ks,
+    )
 
 
 def _encryption_key(key_file: str | None) -> bytes | None:
