@@ -106,3 +106,15 @@ def test_quality_route_flags_shifted_requests(imputer_dir, keys, headers, caplog
         assert 'gankit_drift_flagged{column="age",model="people"} 1.0' in metrics
         assert 'gankit_drift_flagged{column="city",model="people"} 0.0' in metrics
         assert 'gankit_drift_psi{column="age",model="people"}' in metrics
+
+
+def test_serve_flags_set_the_monitor():
+    from gankit.cli import build_parser
+    from gankit.errors import ConfigError
+    from gankit.serve.commands import _drift
+
+    parser = build_parser("serve")
+    args = parser.parse_args(["serve", "m", "--drift-window", "20", "--drift-psi", "0.3"])
+    assert _drift(args) == DriftConfig(window=20, min_rows=20, psi_threshold=0.3)
+    with pytest.raises(ConfigError, match="--drift-window"):
+        _drift(parser.parse_args(["serve", "m", "--drift-window", "0"]))
