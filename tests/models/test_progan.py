@@ -134,6 +134,11 @@ def test_resume_in_the_middle_of_a_fade_is_bit_identical(tmp_path):
     assert images.shape == (5, 1, 8, 8) and images.abs().max() <= 1
     assert torch.equal(images, registry.load_sampler(full.path).sample(5, seed=0))
     assert gen.spec["stage"] == 1 and gen.spec["alpha"] == 1.0
+    from gankit.serve.models import LoadOptions
+
+    served = registry.kind(gen.spec["kind"]).serving()(full.path, gen.spec, LoadOptions())
+    z = served.latent(3, seed=0, truncation=None)
+    assert served.decode(z, None).shape[0] == 3  # the generate/latent/decode routes' model
 
 
 def test_32_px_data_is_resized_and_grown():
