@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, str] = {
     "throughput": "gankit.bench.throughput",
     "metrics": "gankit.bench.metrics",
     "impute": "gankit.bench.impute",
+    "impute-scale": "gankit.bench.impute_scale",
     "synth": "gankit.bench.synth",
     "ring": "gankit.bench.ring",
     "grid": "gankit.bench.grid",

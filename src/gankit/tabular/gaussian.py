@@ -1,16 +1,23 @@
-"""A multivariate Gaussian fitted by EM on incomplete data, and its conditional means.
+"""Gaussians and Gaussian mixtures fitted by EM on incomplete data, and their conditionals.
 
 The generator of `GANImputer` does not start from zeros or noise as in GAIN: it refines the
-conditional expectation E[x_missing | x_observed] of a Gaussian fitted to the observed entries
-(Little & Rubin, "Statistical Analysis with Missing Data", ch. 11). That expectation is what
-linear chained-equation imputers (MICE with Bayesian ridge) approximate by iterating; here it is
-exact for every missingness pattern, batched, in one linear solve per row.
+conditional expectation E[x_missing | x_observed] of a Gaussian mixture fitted to the observed
+entries (Little & Rubin, "Statistical Analysis with Missing Data", ch. 11; Ghahramani & Jordan
+1994). That expectation is what linear chained-equation imputers (MICE with Bayesian ridge)
+approximate by iterating; here it is exact for every missingness pattern, batched.
 
-Trick used throughout: for a row with observation mask m (1 = observed), the matrix
-A = diag(m) S diag(m) + diag(1 - m) equals S on the observed block and the identity on the
-missing block, so one batched `solve(A, m * (x - mu))` gives S_oo^-1 (x_o - mu_o) padded with
-zeros, and mu + S @ y is the observed values on observed entries and the conditional mean on
-missing ones.
+Everything is computed on the *missing* block through the precision matrix P = S^-1 (one
+d x d inverse per component and iteration): for a row with missing set m and observed set o,
+
+* E[x_m | x_o] = mu_m - P_mm^-1 P_mo (x_o - mu_o), Cov[x_m | x_o] = P_mm^-1;
+* S_oo^-1 = P_oo - P_om P_mm^-1 P_mo, so the quadratic form of log N(x_o; mu_o, S_oo) is
+  d'P d - h' P_mm^-1 h with d = x_o - mu_o padded with zeros and h = (P d)_m;
+* log det S_oo = log det S + log det P_mm (Schur complement).
+
+Rows are batched by gathering their missing indices into a (n, k, k) system, k the most
+missing entries of any row, padded with the identity. With 20% missing that is a 64x smaller
+Cholesky than the observed block (d x d per row, the previous formulation), which made fits on
+wide tables minutes long (issue 15).
 """
 
 from __future__ import annotations
@@ -22,21 +29,84 @@ import torch
 from scipy.stats import invwishart
 
 
-def _masked_system(sigma: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Per row: sigma on the observed block, identity on the missing block; shape (n, d, d)."""
-    outer = mask.unsqueeze(2) * mask.unsqueeze(1)
-    eye = torch.diag_embed(1.0 - mask)
-    return sigma.unsqueeze(0) * outer + eye
+class MissingIndex:
+    """Per row: the indices of its missing entries, padded to the longest row, and validity."""
+
+    def __init__(self, mask: torch.Tensor) -> None:
+        missing = mask < 0.5
+        counts = missing.sum(1)
+        self.n, self.d = mask.shape
+        self.k = int(counts.max()) if self.n else 0
+        order = torch.argsort((~missing).to(torch.int8), dim=1, stable=True)
+        self.idx = order[:, : self.k]  # missing columns first, in column order
+        self.valid = torch.arange(self.k).unsqueeze(0) < counts.unsqueeze(1)
+        self.idx = torch.where(self.valid, self.idx, torch.zeros_like(self.idx))
+        self.n_observed = mask.sum(1)
+        # flat (row-major) positions of each row's (m, m) block in a d x d matrix
+        self.flat = (self.idx.unsqueeze(2) * self.d + self.idx.unsqueeze(1)).reshape(-1)
+        valid = self.valid.to(mask.dtype)
+        self.pair = valid.unsqueeze(2) * valid.unsqueeze(1)
+        self.eye = torch.diag_embed(1.0 - valid)
+
+    def gather(self, v: torch.Tensor) -> torch.Tensor:
+        """(n, d) -> (n, k): the missing entries of each row (0 in the padding)."""
+        return torch.gather(v, 1, self.idx) * self.valid
+
+    def scatter(self, v: torch.Tensor) -> torch.Tensor:
+        """(n, k) -> (n, d): back to the columns (padding dropped)."""
+        out = torch.zeros((self.n, self.d), dtype=v.dtype)
+        return out.scatter_add(1, self.idx, v * self.valid)
+
+    def block(self, precision: torch.Tensor) -> torch.Tensor:
+        """P_mm per row, (n, k, k), identity in the padding."""
+        pmm = precision.reshape(-1)[self.flat].view(self.n, self.k, self.k)
+        return pmm * self.pair + self.eye
+
+    def summed(self, blocks: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """sum_i weights_i * blocks_i placed at (m_i, m_i): a (d, d) matrix."""
+        vals = blocks * (self.pair * weights.view(-1, 1, 1))
+        out = torch.zeros(self.d * self.d, dtype=blocks.dtype)
+        return out.index_add(0, self.flat, vals.reshape(-1)).view(self.d, self.d)
+
+
+def _component_terms(
+    x: torch.Tensor, mask: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor, index: MissingIndex
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per row: log N(x_o; mu_o, S_oo), the conditional mean (observed entries kept), and the
+    Cholesky factor of P_mm (its inverse is the conditional covariance of the missing block)."""
+    chol_s, _ = torch.linalg.cholesky_ex(sigma)
+    precision = torch.cholesky_inverse(chol_s)
+    logdet_s = 2.0 * torch.log(torch.diagonal(chol_s)).sum()
+    centred = mask * (x - mu)
+    h = centred @ precision  # P symmetric: rows of (P d)
+    quad = (centred * h).sum(1)
+    filled = mask * x + (1.0 - mask) * mu
+    if index.k == 0:
+        chol = torch.zeros((len(x), 0, 0), dtype=x.dtype)
+        loglik = -0.5 * (quad + logdet_s + index.n_observed * math.log(2 * math.pi))
+        return loglik, filled, chol
+    chol, _ = torch.linalg.cholesky_ex(index.block(precision))
+    hm = index.gather(h).unsqueeze(2)
+    y = torch.cholesky_solve(hm, chol).squeeze(2)
+    quad = quad - (hm.squeeze(2) * y).sum(1)
+    logdet_oo = logdet_s + 2.0 * torch.log(torch.diagonal(chol, dim1=1, dim2=2)).sum(1)
+    loglik = -0.5 * (quad + logdet_oo + index.n_observed * math.log(2 * math.pi))
+    filled = filled - index.scatter(y)
+    return loglik, filled, chol
+
+
+def _cond_cov_sum(chol: torch.Tensor, weights: torch.Tensor, index: MissingIndex) -> torch.Tensor:
+    """sum_i weights_i Cov[x | x_o,i] as a (d, d) matrix (zero on observed rows/columns)."""
+    if index.k == 0:
+        return torch.zeros((index.d, index.d), dtype=chol.dtype)
+    return index.summed(torch.cholesky_inverse(chol), weights)
 
 
 def conditional_mean(
     x: torch.Tensor, mask: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor
 ) -> torch.Tensor:
     """E[x | observed entries] for each row; observed entries are returned unchanged."""
-    rhs = (mask * (x - mu)).unsqueeze(2)
-    y = torch.linalg.solve(_masked_system(sigma, mask), rhs).squeeze(2)
-    filled = mu + y @ sigma
-    return mask * x + (1.0 - mask) * filled
+    return _component_terms(x, mask, mu, sigma, MissingIndex(mask))[1]
 
 
 def conditional_draw(
@@ -45,22 +115,18 @@ def conditional_draw(
     mu: torch.Tensor,
     sigma: torch.Tensor,
     generator: torch.Generator | None = None,
+    index: MissingIndex | None = None,
 ) -> torch.Tensor:
-    """One draw from p(x_missing | x_observed) per row (observed entries unchanged)."""
-    mean = conditional_mean(x, mask, mu, sigma)
-    cov = _conditional_cov(mask, sigma)
-    cov = cov + 1e-6 * torch.eye(cov.shape[-1], dtype=cov.dtype)
-    evals, evecs = torch.linalg.eigh(cov)
-    noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
-    draw = (evecs * evals.clamp_min(0.0).sqrt().unsqueeze(1)) @ noise.unsqueeze(2)
-    return mean + (1.0 - mask) * draw.squeeze(2)
+    """One draw from p(x_missing | x_observed) per row (observed entries unchanged).
 
-
-def _conditional_cov(mask: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """Cov[x | observed] per row: S_mm - S_mo S_oo^-1 S_om on the missing block, 0 elsewhere."""
-    a_inv = torch.linalg.inv(_masked_system(sigma, mask))
-    a_inv = a_inv * (mask.unsqueeze(2) * mask.unsqueeze(1))
-    return sigma.unsqueeze(0) - sigma @ a_inv @ sigma
+    With P_mm = L L', L'^-1 z has covariance P_mm^-1, the conditional covariance."""
+    index = index or MissingIndex(mask)
+    _, mean, chol = _component_terms(x, mask, mu, sigma, index)
+    noise = torch.randn((len(x), index.k, 1), generator=generator, dtype=x.dtype)
+    if index.k == 0:
+        return mean
+    draw = torch.linalg.solve_triangular(chol.transpose(1, 2), noise, upper=True).squeeze(2)
+    return mean + index.scatter(draw)
 
 
 def fit_gaussian_em(
@@ -76,8 +142,6 @@ def fit_gaussian_em(
     `ridge` is added to the diagonal of the covariance at every M-step: it keeps the matrix
     invertible when columns are collinear (one-hot groups, derived features) and shrinks the
     regression coefficients, as ridge regression does. `init` warm-starts from an earlier fit.
-    One batched inverse per iteration gives both E-step quantities: the conditional means and
-    the average conditional covariance S - S mean(Q_i) S, where Q_i is S_oo^-1 padded with zeros.
     """
     n, d = x.shape
     eye = torch.eye(d, dtype=x.dtype)
@@ -87,15 +151,13 @@ def fit_gaussian_em(
         sigma = torch.diag((mask * (x - mu) ** 2).sum(0) / counts) + ridge * eye
     else:
         mu, sigma = init
-    outer = mask.unsqueeze(2) * mask.unsqueeze(1)
+    index = MissingIndex(mask)
+    ones = torch.ones(n, dtype=x.dtype)
     for _ in range(iters):
-        q = torch.linalg.inv(_masked_system(sigma, mask)) * outer
-        y = (q @ (mask * (x - mu)).unsqueeze(2)).squeeze(2)
-        filled = mask * x + (1.0 - mask) * (mu + y @ sigma)
-        cov = sigma - sigma @ q.mean(0) @ sigma
+        _, filled, chol = _component_terms(x, mask, mu, sigma, index)
         new_mu = filled.mean(0)
         dev = filled - new_mu
-        new_sigma = dev.T @ dev / n + cov + ridge * eye
+        new_sigma = dev.T @ dev / n + _cond_cov_sum(chol, ones, index) / n + ridge * eye
         change = ((new_sigma - sigma).abs().max() / sigma.diagonal().max()).item()
         mu, sigma = new_mu, new_sigma
         if change < tol:
@@ -104,29 +166,18 @@ def fit_gaussian_em(
 
 
 # --------------------------------------------------------------------- mixture of Gaussians
-def _component_terms(
-    x: torch.Tensor, mask: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per row: log N(x_o; mu_o, S_oo), the conditional mean, and Q = S_oo^-1 padded with 0."""
-    chol, _ = torch.linalg.cholesky_ex(_masked_system(sigma, mask))
-    q = torch.cholesky_inverse(chol) * (mask.unsqueeze(2) * mask.unsqueeze(1))
-    centred = mask * (x - mu)
-    y = (q @ centred.unsqueeze(2)).squeeze(2)
-    logdet = 2.0 * torch.log(torch.diagonal(chol, dim1=1, dim2=2)).sum(1)
-    loglik = -0.5 * ((centred * y).sum(1) + logdet + mask.sum(1) * math.log(2 * math.pi))
-    filled = mask * x + (1.0 - mask) * (mu + y @ sigma)
-    return loglik, filled, q
-
-
 def mixture_posterior(
     x: torch.Tensor,
     mask: torch.Tensor,
     weights: torch.Tensor,
     mus: torch.Tensor,
     sigmas: torch.Tensor,
+    index: MissingIndex | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-    """Responsibilities (n, K) given the observed entries, per-component fills (K, n, d), Qs."""
-    terms = [_component_terms(x, mask, mus[k], sigmas[k]) for k in range(len(weights))]
+    """Responsibilities (n, K) given the observed entries, per-component fills (K, n, d), and
+    the Cholesky factors of each component's P_mm."""
+    index = index or MissingIndex(mask)
+    terms = [_component_terms(x, mask, mus[k], sigmas[k], index) for k in range(len(weights))]
     logp = torch.stack([t[0] for t in terms], 1) + torch.log(weights)
     resp = torch.softmax(logp, dim=1)
     return resp, torch.stack([t[1] for t in terms]), [t[2] for t in terms]
@@ -171,37 +222,42 @@ def fit_mixture_em(
     iters: int = 30,
     seed: int = 0,
     tol: float = 1e-5,
+    init: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Weights (K,), means (K, d), covariances (K, d, d) of a Gaussian mixture by EM on the
     observed entries (Ghahramani & Jordan 1994). Started from k-means++ seeds on the
-    mean-filled rows; `ridge` is added to every covariance's diagonal at every M-step."""
+    mean-filled rows (or `init`); `ridge` is added to every covariance's diagonal at every
+    M-step."""
     n, d = x.shape
-    counts = mask.sum(0).clamp_min(1.0)
-    col_mean = (mask * x).sum(0) / counts
-    filled = mask * x + (1.0 - mask) * col_mean
-    base_var = ((mask * (x - col_mean) ** 2).sum(0) / counts).clamp_min(1e-6)
     eye = torch.eye(d, dtype=x.dtype)
-    mus = _kmeanspp(filled, k, seed)
-    sigmas = torch.stack([torch.diag(base_var) + ridge * eye for _ in range(k)])
-    weights = torch.full((k,), 1.0 / k, dtype=x.dtype)
+    if init is None:
+        counts = mask.sum(0).clamp_min(1.0)
+        col_mean = (mask * x).sum(0) / counts
+        filled = mask * x + (1.0 - mask) * col_mean
+        base_var = ((mask * (x - col_mean) ** 2).sum(0) / counts).clamp_min(1e-6)
+        mus = _kmeanspp(filled, k, seed)
+        sigmas = torch.stack([torch.diag(base_var) + ridge * eye for _ in range(k)])
+        weights = torch.full((k,), 1.0 / k, dtype=x.dtype)
+    else:
+        weights, mus, sigmas = init
+    index = MissingIndex(mask)
     prev = -math.inf
     for _ in range(iters):
-        terms = [_component_terms(x, mask, mus[j], sigmas[j]) for j in range(k)]
+        terms = [_component_terms(x, mask, mus[j], sigmas[j], index) for j in range(k)]
         logp = torch.stack([t[0] for t in terms], 1) + torch.log(weights)
         total = torch.logsumexp(logp, 1).mean().item()
         resp = torch.softmax(logp, 1)
         nk = resp.sum(0).clamp_min(1e-8)
         weights = (nk / n).clamp_min(1e-8)
         new_mus, new_sigmas = [], []
-        for j, (_, fill, q) in enumerate(terms):
+        for j, (_, fill, chol) in enumerate(terms):
             r = resp[:, j]
             mu = (r.unsqueeze(1) * fill).sum(0) / nk[j]
             dev = fill - mu
-            q_mean = (r.view(-1, 1, 1) * q).sum(0) / nk[j]
-            s = sigmas[j]
             scatter = (r.unsqueeze(1) * dev).T @ dev / nk[j]
+            cond = _cond_cov_sum(chol, r, index) / nk[j]
             new_mus.append(mu)
-            new_sigmas.append(scatter + s - s @ q_mean @ s + ridge * eye)
+            new_sigmas.append(scatter + cond + ridge * eye)
         mus, sigmas = torch.stack(new_mus), torch.stack(new_sigmas)
         if abs(total - prev) < tol * max(1.0, abs(total)):
             break

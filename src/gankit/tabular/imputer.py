@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -68,10 +70,44 @@ from gankit.tabular.transform import (
 RIDGE_GRID = (1e-5, 1e-4, 1e-3, 1e-2)
 MAX_COMPONENTS = 4
 STAGES = ("full", "mixture", "network")
+# Caps on the work of a fit (issue 15: a 1,797 x 61 table took 6 minutes): the ridge and the
+# number of components are chosen on at most SELECT_CELLS / width rows (1,000 rows at 32
+# columns, 500 at 64: the E-step's cost grows with rows x width^3), the mixture's EM on at most
+# FIT_ROWS rows, the network's denoising pool and held-out set have at most POOL_ROWS and
+# VAL_ROWS rows. Tables below the caps are fitted exactly as before.
+SELECT_CELLS = 32_000
+FIT_ROWS = 20_000
+POOL_ROWS = 20_000
+VAL_ROWS = 2000
 SPEC_KIND = IMPUTER
 # A generator step replaces the current best only if it lowers the held-out error by 1%:
 # smaller "gains" were selection noise on 30-row validation sets (measured on iris).
 MIN_GAIN = 0.01
+
+
+def _subsample(
+    x: torch.Tensor, m: torch.Tensor, cap: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """At most `cap` random rows (all rows, in order, when there are fewer)."""
+    if len(x) <= cap:
+        return x, m
+    rows = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:cap]
+    return x[rows], m[rows]
+
+
+class _Stage:
+    """With `verbose`, one line per finished stage of a fit, with its seconds (the network's
+    stage has the engine's progress bar)."""
+
+    def __init__(self, verbose: bool, rows: int, width: int) -> None:
+        self.verbose, self.start = verbose, time.perf_counter()
+        if verbose:
+            print(f"GANImputer: fitting {rows} x {width}", file=sys.stderr, flush=True)
+
+    def done(self, what: str) -> None:
+        if self.verbose:
+            seconds = time.perf_counter() - self.start
+            print(f"GANImputer: {what} done at {seconds:.1f} s", file=sys.stderr, flush=True)
 
 
 class ImputationWarning(UserWarning):
@@ -228,10 +264,16 @@ class GANImputer(TransformerMixin, BaseEstimator):
             self.weights_ = torch.ones(1, dtype=x.dtype)
             self.mus_, self.sigmas_ = mean.unsqueeze(0), torch.diag(var).unsqueeze(0)
         else:
-            self.n_components_, self.ridge_ = self._select_model(x, m, p_drop, gen, seed)
+            progress = _Stage(self.verbose, len(x), x.shape[1])
+            select_rows = max(200, SELECT_CELLS // x.shape[1])
+            xs, ms = _subsample(x, m, select_rows, seed + 1)
+            self.n_components_, self.ridge_ = self._select_model(xs, ms, p_drop, gen, seed)
+            progress.done("mixture selection")
+            xs, ms = _subsample(x, m, FIT_ROWS, seed + 2)
             self.weights_, self.mus_, self.sigmas_ = fit_mixture_em(
-                x, m, self.n_components_, ridge=self.ridge_, iters=50, seed=seed
+                xs, ms, self.n_components_, ridge=self.ridge_, iters=50, seed=seed
             )
+            progress.done(f"mixture EM ({self.n_components_} components, {len(xs)} rows)")
         width = x.shape[1]
         self.hidden_ = int(self.hidden or max(64, 2 * width))
         self.generator_ = Refiner(width, self.hidden_)
@@ -314,7 +356,12 @@ class GANImputer(TransformerMixin, BaseEstimator):
         perm = torch.randperm(n, generator=gen)
         n_val = max(int(0.2 * n), 5)
         val, train = perm[:n_val], perm[n_val:]
-        pool = self._drop_pool(x[train], m[train], p_drop, 8, gen)
+        # at most POOL_ROWS denoising rows (8 copies of each row on small tables) and 4 copies
+        # of at most VAL_ROWS held-out rows: a fixed cost however long the table
+        train = train[:POOL_ROWS]
+        val = val[:VAL_ROWS]
+        reps = max(1, min(8, POOL_ROWS // len(train)))
+        pool = self._drop_pool(x[train], m[train], p_drop, reps, gen)
         vx, vseen, vfill, vtarget = self._drop_pool(x[val], m[val], p_drop, 4, gen)
         seed = int(torch.randint(2**31, (1,), generator=gen))
         model = HintGame(
