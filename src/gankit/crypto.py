@@ -35,6 +35,7 @@ import json
 import os
 import secrets
 import struct
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -196,15 +197,30 @@ def read_manifest(directory: str | os.PathLike) -> dict[str, Any]:
     return manifest
 
 
+_LAST: dict[str, Any] = {}  # the last file decrypted: a load reads the weights 3 times
+_LAST_LOCK = threading.Lock()
+
+
 def read_file(directory: str | os.PathLike, name: str) -> bytes:
-    """The plaintext of file `name` of an encrypted directory, decrypted in memory."""
+    """The plaintext of file `name` of an encrypted directory, decrypted in memory.
+
+    The last file decrypted is kept (keyed by its path, inode, size, mtime and the key check),
+    so the hash check, the shape check and the load of one model decrypt its weights once."""
     directory = Path(directory)
     manifest = read_manifest(directory)
     path = directory / (name + SUFFIX)
     if not path.is_file():
         raise CheckpointError(f"{path}: missing")
     key = current_key(str(directory))
-    return unseal(path.read_bytes(), key, str(path), name, str(manifest.get("dir_id")))
+    stat = path.stat()
+    signature = (str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, key_check(key))
+    with _LAST_LOCK:
+        if _LAST.get("signature") == signature:
+            return _LAST["data"]
+    data = unseal(path.read_bytes(), key, str(path), name, str(manifest.get("dir_id")))
+    with _LAST_LOCK:
+        _LAST.update(signature=signature, data=data)
+    return data
 
 
 def _check_key_location(key_file: str | os.PathLike | None, target: Path) -> None:
