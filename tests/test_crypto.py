@@ -7,6 +7,8 @@ import base64
 import shutil
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -25,6 +27,8 @@ from gankit.crypto import (
 )
 from gankit.errors import CheckpointError, ConfigError
 from gankit.modeldir import SPEC_FILE, WEIGHTS_FILE, read_spec, sha256_file
+from gankit.registry import load
+from gankit.tabular import GANImputer
 
 KEY = bytes(range(32))
 OTHER = bytes(range(1, 33))
@@ -144,3 +148,15 @@ def test_serve_opens_an_encrypted_directory(sealed: Path, plain: Path):
     assert torch.allclose(torch.tensor(got), expected, atol=1e-6)
     refused = create_app([sealed], options=ServeOptions(insecure_no_auth=True))
     assert "no key was given" in next(iter(refused.state.service.refused.values()))
+
+
+def test_tabular_loader_opens_an_encrypted_imputer(tmp_path: Path):
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"a": rng.normal(size=60), "b": rng.normal(size=60)})
+    table["b"] += table["a"]
+    holed = table.mask(rng.random(table.shape) < 0.2)
+    plain = GANImputer(n_steps=0, random_state=0).fit(holed).save(tmp_path / "imp")
+    sealed = encrypt_dir(plain, KEY, tmp_path / "sealed")
+    with using_key(KEY):
+        filled = load(sealed).transform(holed)
+    np.testing.assert_array_equal(filled, load(plain).transform(holed))
