@@ -230,13 +230,13 @@ class BiGAN(GenerativeModel):
         for _ in range(self.cfg.train.d_steps):
             x = batches.next().x
             z, eps = self._noise(batches), self._noise(batches)
-            with self.autocast():
+            with torch.no_grad(), self.autocast():
                 z_enc, x_gen = encode_sample(enc, x, eps, self.stochastic), g(z)
-                loss_d, _, enc_s, gen_s = bigan_losses(
-                    self.loss, d, x, z_enc.detach(), x_gen.detach(), z
-                )
+            with self.autocast():
+                loss_d, _, enc_s, gen_s = bigan_losses(self.loss, d, x, z_enc, x_gen, z)
             update(loss_d, optimizers["d"], self.networks["d"].parameters(), clip)
-        with self.autocast():  # the last D step's pairs, scored by the updated D
+        with self.autocast():  # the last D step's pairs (with gradients), scored by the new D
+            z_enc, x_gen = encode_sample(enc, x, eps, self.stochastic), g(z)
             _, loss_ge, _, _ = bigan_losses(self.loss, d, x, z_enc, x_gen, z)
             if self.rec_weight > 0:
                 rec = reconstruction_loss(g, x, z_enc)
