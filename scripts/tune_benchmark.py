@@ -62,25 +62,8 @@ def score(config: Path, steps: int, seeds: int) -> dict:
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default="/tmp/tune-bench")
-    ap.add_argument("--trials", type=int, default=30)
-    ap.add_argument("--steps", type=int, default=1500)
-    ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--speed-trials", type=int, default=8)
-    ap.add_argument("--speed-steps", type=int, default=600)
-    ap.add_argument("--skip-study", action="store_true")
-    args = ap.parse_args()
-    out = Path(args.out)
-    result: dict = {"command": " ".join([Path(sys.executable).name, *sys.argv])}
-    study = out / "study"
-    tune_cmd = [
-        *GANKIT, "tune", "configs/ring-gan.yaml", "--space", "configs/spaces/ring.yaml",
-        "--trials", str(args.trials), "--sampler", "tpe", "--metric", "modes_hq",
-        "--set", f"train.steps={args.steps}", "--set", "train.checkpoint_every=100000",
-        "--set", "train.sample_every=100000", "--out", str(study), "--seed", "0",
-    ]  # fmt: skip
+def study_part(args: argparse.Namespace, study: Path, tune_cmd: list[str], result: dict) -> None:
+    """The TPE study, then its best recipe and the hand-made one scored on fresh seeds."""
     if not args.skip_study:
         shutil.rmtree(study, ignore_errors=True)
         result["study_seconds"] = run(tune_cmd)
@@ -96,6 +79,30 @@ def main() -> None:
     }
     result["tuned"] = score(study / "best.yaml", args.steps, args.seeds)
     result["hand_made"] = score(ROOT / "configs" / "ring-best.yaml", args.steps, args.seeds)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default="/tmp/tune-bench")
+    ap.add_argument("--trials", type=int, default=30)
+    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--speed-trials", type=int, default=8)
+    ap.add_argument("--speed-steps", type=int, default=600)
+    ap.add_argument("--skip-study", action="store_true")
+    ap.add_argument("--workers-only", action="store_true", help="only the 1- vs 2-worker timing")
+    args = ap.parse_args()
+    out = Path(args.out)
+    result: dict = {"command": " ".join([Path(sys.executable).name, *sys.argv])}
+    study = out / "study"
+    tune_cmd = [
+        *GANKIT, "tune", "configs/ring-gan.yaml", "--space", "configs/spaces/ring.yaml",
+        "--trials", str(args.trials), "--sampler", "tpe", "--metric", "modes_hq",
+        "--set", f"train.steps={args.steps}", "--set", "train.checkpoint_every=100000",
+        "--set", "train.sample_every=100000", "--out", str(study), "--seed", "0",
+    ]  # fmt: skip
+    if not args.workers_only:
+        study_part(args, study, tune_cmd, result)
     speed = {}
     for workers in (1, 2):
         d = out / f"speed-{workers}"
