@@ -87,7 +87,9 @@ def network_spec(model: Any, data_shape: list[int]) -> dict[str, Any]:
 
 # --- D's body shared with Q --------------------------------------------------------------------
 def body_features(d: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """D's last hidden features (everything but the score layer), flattened."""
+    """D's last hidden features (everything but the score layer), flattened. A DDP-wrapped D is
+    read through its module (InfoGAN under torchrun is untested)."""
+    d = getattr(d, "module", d)
     if isinstance(d, DCGANDiscriminator):
         h = d.body(x)
         if d.minibatch_std is not None:
@@ -103,6 +105,7 @@ def body_features(d: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def feature_dim(d: nn.Module) -> int:
     """Width of `body_features`."""
+    d = getattr(d, "module", d)
     layer = d.head if isinstance(d, DCGANDiscriminator) else d.net[-1]
     return int(layer.in_features)
 
