@@ -122,12 +122,11 @@ class SyntheticTable:
     def _check_dp_constraints(self, dp: DPSettings) -> None:
         """Fixed combinations learned from the data are data-derived sets, like categories:
         a DP fit takes them only when categories are declared public."""
+        given = parse_constraints(getattr(self, "constraints", None))
         learned = [
             rule.columns
-            for rule, given in zip(
-                self.constraints_, parse_constraints(self.constraints), strict=True
-            )  # type: ignore[attr-defined]
-            if isinstance(given, FixedCombinations) and given.combinations is None
+            for rule in given
+            if isinstance(rule, FixedCombinations) and rule.combinations is None
         ]
         if learned and "categories" not in dp.public:
             raise ConfigError(
