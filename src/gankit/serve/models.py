@@ -272,12 +272,30 @@ class TabularModel(ServedModel):
     def impute(self, frame: Any) -> Any:
         """Fill the missing cells of a DataFrame built by `check_rows`."""
         names = list(frame.columns)
+        if self._numeric_fast_path():  # the imputer's numpy path: no pandas in the model call
+            import pandas as pd
+
+            with self._lock:
+                filled = self.obj.transform_numeric(frame[self.column_names].to_numpy(np.float64))
+            out = pd.DataFrame(filled, columns=self.column_names)
+            for column in self.schema.columns:  # integer dtypes come back as integers
+                if column.kind == "integer" and column.dtype.lower().startswith(("int", "uint")):
+                    out[column.name] = out[column.name].astype(column.dtype)
+            return out
         if not self.schema.frame:  # fitted on an array: positional, every column
             numeric = all(c.numeric for c in self.columns) and not self.schema.identifiers
             frame = frame.to_numpy(dtype=np.float64 if numeric else object)
         with self._lock:
             filled = self.obj.transform(frame)
         return _as_frame(filled, names)
+
+    def _numeric_fast_path(self) -> bool:
+        """An imputer with only numeric columns and no identifier columns (issue 15)."""
+        return (
+            hasattr(self.obj, "transform_numeric")
+            and all(c.kind != "categorical" for c in self.schema.columns)
+            and not self.schema.identifiers
+        )
 
     def check_conditions(self, conditions: dict[str, Any]) -> list[dict[str, Any]]:
         """Errors for conditions that are not a known category of a categorical column."""
