@@ -180,6 +180,9 @@ def test_imblearn_sampler_checks():
         check("GANOverSampler", sampler)
         ran.append(check.__name__)
     assert "check_samplers_fit_resample" in ran and "check_samplers_sparse" in ran
+    from imblearn.utils.estimator_checks import check_param_validation
+
+    check_param_validation("GANOverSampler", sampler)  # every parameter's bad values refused
 
 
 def test_bad_input_is_a_gankit_error(data):
