@@ -148,12 +148,12 @@ class GANImputer(TransformerMixin, BaseEstimator):
     def __init__(
         self,
         n_steps: int = 1500,
-        batch_size: int = 64,
+        batch_size: int = 256,
         hint_rate: float = 0.9,
         alpha: float = 10.0,
-        adversarial_weight: float = 1.0,
+        adversarial_weight: float = 0.1,
         hidden: int | None = None,
-        lr: float = 1e-3,
+        lr: float = 3e-3,
         patience: int = 300,
         ridge: float | str = "auto",
         n_components: int | str = "auto",
@@ -362,6 +362,8 @@ class GANImputer(TransformerMixin, BaseEstimator):
         val = val[:VAL_ROWS]
         reps = max(1, min(8, POOL_ROWS // len(train)))
         pool = self._drop_pool(x[train], m[train], p_drop, reps, gen)
+        self.generator_.shift.copy_(pool[2].mean(0))
+        self.generator_.scale.copy_(pool[2].std(0).clamp_min(1e-3))
         vx, vseen, vfill, vtarget = self._drop_pool(x[val], m[val], p_drop, 4, gen)
         seed = int(torch.randint(2**31, (1,), generator=gen))
         model = HintGame(
@@ -610,6 +612,7 @@ class GANImputer(TransformerMixin, BaseEstimator):
                 "best_step": self.best_step_,
                 "missing_rate": self.missing_rate_,
                 "n_rows": self.n_rows_,
+                "standardized": bool(getattr(self.generator_, "standardized", False)),
                 "width": int(self.mus_.shape[1]),
                 "n_components": self.n_components_,
             },
@@ -638,8 +641,12 @@ class GANImputer(TransformerMixin, BaseEstimator):
                         f"{path}: tensor {name!r} has shape {shapes.get(name)}, the spec "
                         f"implies {shape}"
                     )
+            standardized = bool(fitted.get("standardized", False))
             check_module_fits(
-                lambda: Refiner(width, fitted["hidden"]), shapes, prefix="generator.", where=where
+                lambda: Refiner(width, fitted["hidden"], standardized),
+                shapes,
+                prefix="generator.",
+                where=where,
             )
 
         tensors, spec = read_model_dir(directory, (SPEC_KIND,), check=check)
@@ -654,7 +661,9 @@ class GANImputer(TransformerMixin, BaseEstimator):
             model.n_rows_ = int(fitted.get("n_rows", 100))
             model.weights_, model.mus_ = tensors["weights"], tensors["mus"]
             model.sigmas_, model.n_components_ = tensors["sigmas"], fitted["n_components"]
-            model.generator_ = Refiner(fitted["width"], model.hidden_)
+            model.generator_ = Refiner(
+                fitted["width"], model.hidden_, bool(fitted.get("standardized", False))
+            )
             prefix = "generator."
             model.generator_.load_state_dict(
                 {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}

@@ -21,17 +21,31 @@ from gankit.nets.mlp import mlp
 
 
 class Refiner(nn.Module):
-    """Generator: conditional-mean fill + a learned correction on the missing entries."""
+    """Generator: conditional-mean fill + a learned correction on the missing entries.
 
-    def __init__(self, width: int, hidden: int) -> None:
+    With `standardized`, the fill enters the network standardised by the buffers `shift` and
+    `scale` (set from the training pool) and the correction comes out in units of `scale`: on
+    min-max scaled columns a nonlinear relation such as sin(2 x) spans a narrow input range that
+    an MLP learns slowly (measured on the `sine` table: after 2,000 steps the held-out error fell
+    7.4% standardised, 2.4% raw). Models saved before it existed load with it off."""
+
+    def __init__(self, width: int, hidden: int, standardized: bool = True) -> None:
         super().__init__()
         self.net = mlp(3 * width, [hidden, hidden], width, "elu")
         nn.init.zeros_(self.net[-1].weight)
         nn.init.zeros_(self.net[-1].bias)
+        self.standardized = standardized
+        if standardized:
+            self.register_buffer("shift", torch.zeros(width))
+            self.register_buffer("scale", torch.ones(width))
 
     def forward(self, fill: torch.Tensor, mask: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        delta = self.net(torch.cat([fill, mask, (1.0 - mask) * noise], dim=1))
-        return fill + (1.0 - mask) * delta
+        if not self.standardized:
+            delta = self.net(torch.cat([fill, mask, (1.0 - mask) * noise], dim=1))
+            return fill + (1.0 - mask) * delta
+        z = (fill - self.shift) / self.scale
+        delta = self.net(torch.cat([z, mask, (1.0 - mask) * noise], dim=1))
+        return fill + (1.0 - mask) * delta * self.scale
 
 
 class HintDiscriminator(nn.Module):
