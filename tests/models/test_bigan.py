@@ -184,3 +184,14 @@ def test_served_generate_and_encode(tmp_path):
         mu, logvar = loaded.encode(x, variance=True)
         assert torch.allclose(torch.tensor(reply.json()["z"]), mu, atol=1e-6)
         assert torch.allclose(torch.tensor(reply.json()["logvar"]), logvar, atol=1e-6)
+
+
+def test_bench_probe_pieces():
+    from gankit.bench.bigan import linear_probe, pca_probe
+
+    (x, y), (xt, yt) = load_digits("train"), load_digits("test")
+    # the anchor of `gankit bench bigan`: PCA-8 features give 0.897 on the held-out digits
+    assert pca_probe(x, y.numpy(), xt, yt.numpy(), 8) == pytest.approx(0.897, abs=0.01)
+    onehot = torch.nn.functional.one_hot(y, 10).float().numpy()
+    onehot_t = torch.nn.functional.one_hot(yt, 10).float().numpy()
+    assert linear_probe(onehot, y.numpy(), onehot_t, yt.numpy()) == 1.0
