@@ -323,7 +323,6 @@ class VAEGANModelConfig:
 
 
 @dataclass
-@dataclass
 class InfoGANModelConfig:
     """InfoGAN (Chen et al. 2016): a categorical and continuous latent codes beside the noise, a
     Q head on D's body, and λ × the mutual-information lower bound for G and Q."""
@@ -367,6 +366,7 @@ class SSGANModelConfig:
     init: str = "default"  # default | dcgan | orthogonal
 
 
+@dataclass
 class TrainConfig:
     """The optimisation loop (Algorithm 1 of Goodfellow et al. 2014)."""
 
@@ -432,8 +432,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "train.on_divergence": ("stop", "rollback"),
     "train.lr_decay": ("none", "linear", "cosine"),
     "model.likelihood": ("gaussian", "bernoulli"),
-}
     "model.net": ("dcgan", "mlp"),  # infogan, ssgan
+}
 POSITIVE = {
     "train.steps",
     "train.batch_size",
