@@ -42,3 +42,12 @@ def test_network_stage_ablation_uses_column_means():
     assert np.allclose(out[rows, cols], means[cols], atol=1e-5)  # float32 fill
     with pytest.raises(ConfigError, match="stages"):
         GANImputer(stages="gan").fit(holed)
+
+
+def test_verbose_fit_reports_its_stages(capsys):
+    x = load_table("iris")
+    holed = np.where(impute.make_missing(x, "mcar", 0.2, seed=0), x, np.nan)
+    GANImputer(n_steps=0, verbose=True, random_state=0).fit(holed)
+    err = capsys.readouterr().err
+    assert "fitting 150 x 4" in err and "mixture selection done" in err
+    assert "mixture EM" in err and "150 rows" in err
