@@ -324,7 +324,7 @@ class VAEGANModelConfig:
 
 @dataclass
 class InfoGANModelConfig:
-    """InfoGAN (Chen et al. 2016): a categorical and continuous latent codes beside the noise, a
+    """InfoGAN (Chen et al. 2016): categorical and continuous latent codes beside the noise, a
     Q head on D's body, and λ × the mutual-information lower bound for G and Q."""
 
     family: str = "infogan"
