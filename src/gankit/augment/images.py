@@ -1,7 +1,8 @@
 """`augment_images`: a folder with one sub-folder per class → a folder of generated images per
 class, from a class-conditional DCGAN (the `cdcgan` family, `configs/digits-cgan.yaml`'s recipe,
-plus DiffAugment translation, since such folders are often small) trained on that folder. The trained run (weights, model.json, metrics) is kept beside the output
-(`OUT.model/`), so `gankit sample OUT.model --class-grid` and `gankit.load_generator` reuse it.
+plus DiffAugment translation, since such folders are often small) trained on that folder. The
+trained run (weights, model.json, metrics) is kept beside the output (`OUT.model/`), so
+`gankit sample OUT.model --class-grid` and `gankit.load_generator` reuse it.
 """
 
 from __future__ import annotations
