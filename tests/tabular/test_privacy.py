@@ -96,3 +96,28 @@ def test_privacy_metrics_bundle_and_small_holdout():
     assert out["attribute_inference"][0]["sensitive"] == "label"
     with pytest.raises(DataError, match="at least 10 rows"):
         membership_inference(INDEPENDENT, TRAIN, HOLDOUT.iloc[:6], ["label"])
+
+
+def test_bench_privacy_scores_flag_a_copying_synthesizer():
+    """The bench's scoring on wine: the training rows themselves as "synthetic" data are all
+    exact copies and give the membership attack a perfect AUC; the holdout is not copied."""
+    from types import SimpleNamespace
+
+    from sklearn.model_selection import train_test_split
+
+    from gankit.bench import BENCHMARKS
+    from gankit.bench.privacy import _scored
+    from gankit.bench.synth import load_table
+    from gankit.tabular.transform import infer_schema
+
+    assert BENCHMARKS["privacy"] == "gankit.bench.privacy"
+    frame = load_table("wine")
+    train, test = train_test_split(frame, test_size=0.3, stratify=frame["target"], random_state=0)
+    train, test = train.reset_index(drop=True), test.reset_index(drop=True)
+    ref = SimpleNamespace(schema_=infer_schema(train.copy(), True, categorical=["target"]))
+    row = _scored("wine", train, ref, train, test, 0, 0.0)
+    assert row["copies"] == 1.0 and row["mia_auc"] == 1.0
+    # train is subsampled to the holdout's 54 rows: those 54 of the 124 copies are at distance
+    # 0, the other 70 are compared with a subsample they are not in, yet most are still closer
+    assert row["closer"] > 0.65
+    assert row["shape"] == 1.0  # the training table against itself
