@@ -169,3 +169,27 @@ def test_config_errors():
         build(tiny("data.image_size=10"))
     with pytest.raises(ConfigError, match=r"train\.ema must be 0"):
         build(tiny("train.ema=0.9"))
+
+
+def test_bench_scoring_rewards_a_perfect_translator_only():
+    from gankit.bench.cyclegan import MIRROR, score
+    from gankit.data.unpaired import mirror
+
+    class Perfect:  # the true domain change both ways (a mirror is its own inverse)
+        def translate(self, x, direction):
+            return mirror(x)
+
+    class Blank:
+        def translate(self, x, direction):
+            return torch.full_like(x, -1.0)
+
+    class AlwaysB:  # a stub domain classifier: every image is "B"
+        def predict(self, x):
+            return np.ones(len(x), dtype=int)
+
+    good, bad = score(Perfect(), MIRROR, 0, AlwaysB()), score(Blank(), MIRROR, 0, AlwaysB())
+    assert good["a2b_digit"] == good["real_digit_a"] > 0.99  # the classifier's own rate
+    assert good["b2a_digit"] == good["real_digit_b"] > 0.99
+    assert good["cycle_l1_a"] == 0.0 and bad["cycle_l1_a"] > 0.5
+    assert bad["a2b_digit"] < 0.3 and bad["b2a_digit"] < 0.3
+    assert good["a2b_domain"] == 1.0 and good["b2a_domain"] == 0.0  # from the stub's verdicts

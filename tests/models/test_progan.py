@@ -158,3 +158,19 @@ def test_config_errors():
         build(tiny("model.minibatch_std_group=9"))
     with pytest.raises(ConfigError, match=r"needs square images"):
         build(tiny("data.name=ring"))
+
+
+def test_cpu_budget_stops_a_run():
+    from gankit.bench.progan import CPUBudget
+
+    class Trainer:
+        should_stop = False
+
+    budget, trainer = CPUBudget(0.0), Trainer()
+    budget.on_start(trainer)
+    budget.on_step(trainer, {})
+    assert trainer.should_stop
+    patient = CPUBudget(1e6)
+    patient.on_start(trainer := Trainer())
+    patient.on_step(trainer, {})
+    assert not trainer.should_stop
