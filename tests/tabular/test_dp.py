@@ -14,9 +14,10 @@ from safetensors.torch import load_file
 
 from gankit.engine.model import Batch
 from gankit.errors import ConfigError, DataError
+from gankit.models.tabular.dp import DPCritic
 from gankit.nets.tabular import Span
 from gankit.tabular import TabularGAN
-from gankit.tabular.dp import DPCritic, noisy_sampler
+from gankit.tabular.dp import noisy_sampler
 
 TINY = {"n_steps": 6, "hidden": (16,), "z_dim": 4, "ema": 0.0, "random_state": 0}
 PUBLIC = {"epsilon": 3.0, "delta": 1e-5, "public": ["ranges", "categories"]}
