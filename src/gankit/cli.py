@@ -35,7 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("gankit.tabular.commands", "fit a tabular GAN or sample a saved one"),
     "augment": (
         "gankit.augment.commands",
-        "add generated rows of the rare classes to a CSV (GANOverSampler)",
+        "add generated rows of the rare classes to a CSV, or generated images per class folder",
     ),
     "tune": ("gankit.tune", "search hyper-parameters with Optuna, write the best recipe"),
     "keygen": ("gankit.crypto", "write a new random AES-256 key file (mode 0600)"),
