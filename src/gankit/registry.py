@@ -221,6 +221,8 @@ FAMILIES["progan"] = Family(
 KINDS[CYCLEGAN_KIND] = Kind(
     CYCLEGAN_KIND,
     "gankit.models.cyclegan:load_cyclegan",
+    "gankit.serve.models:serve_cyclegan",
+    ("TranslateRequest",),
     tags=frozenset({"image", "translation"}),
 )
 KINDS[PROGAN_KIND] = Kind(

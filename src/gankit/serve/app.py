@@ -55,6 +55,7 @@ from gankit.serve.models import (
     LoadOptions,
     ServedModel,
     TabularModel,
+    TranslatorModel,
     load_models,
 )
 from gankit.serve.schemas import (
@@ -73,6 +74,8 @@ from gankit.serve.schemas import (
     RowsResponse,
     SamplesResponse,
     SynthesizeRequest,
+    TranslateRequest,
+    TranslateResponse,
     ValidationErrorResponse,
 )
 
@@ -300,6 +303,18 @@ def check_latents(model: GeneratorModel, z: list[list[float]]) -> None:
             raise _validation(("body", "z", i), f"values must lie in [-{Z_LIMIT}, {Z_LIMIT}]")
 
 
+def check_images(shape: Sequence[int], bounds: tuple[float, float], x: list[list[float]]) -> None:
+    """422 unless every flattened image has `prod(shape)` values, each within `bounds`."""
+    size, (lo, hi) = math.prod(shape), bounds
+    for i, values in enumerate(x):
+        if len(values) != size:
+            raise _validation(
+                ("body", "x", i), f"expected {size} values (shape {list(shape)}), got {len(values)}"
+            )
+        if any(not lo <= v <= hi for v in values):
+            raise _validation(("body", "x", i), f"values must lie in [{lo}, {hi}]")
+
+
 def _png(array: np.ndarray) -> bytes:
     from PIL import Image
 
@@ -422,6 +437,7 @@ def _publish_model_names(app: FastAPI, service: Service) -> None:
                 ("LatentRequest", "n", "maximum", limits.max_n),
                 ("DecodeRequest", "z", "maxItems", limits.max_n),
                 ("EncodeRequest", "x", "maxItems", limits.max_n),
+                ("TranslateRequest", "x", "maxItems", limits.max_n),
                 ("SynthesizeRequest", "n", "maximum", limits.max_rows),
                 ("ImputeRequest", "rows", "maxItems", limits.max_rows),
             ]:
@@ -647,6 +663,26 @@ def _add_generator_routes(app: FastAPI, service: Service, scope: Callable) -> No
         x = torch.tensor(req.x, dtype=torch.float32).view(len(req.x), *model.output_shape)
         mu, logvar = await service.run(model.encode, x, inline=len(x) <= INLINE_MAX_SAMPLES)
         return _json({"model": model.name, "z": mu.tolist(), "logvar": logvar.tolist()})
+
+    @app.post(
+        "/v1/translate",
+        tags=["generate"],
+        response_model=TranslateResponse,
+        responses=documented(*AUTH, 400, 404, 413, 422, 504),
+        dependencies=[scope("generate")],
+    )
+    async def translate(req: TranslateRequest, request: Request) -> Response:
+        """Translate images to the other domain (image-to-image models: CycleGAN)."""
+        model = service.model(request, req.model, REQUEST_KINDS["TranslateRequest"])
+        assert isinstance(model, TranslatorModel)
+        n = len(req.x)
+        service.check_n(request, n, "x")
+        check_images(model.output_shape, model.data_range, req.x)
+        x = torch.tensor(req.x, dtype=torch.float32).view(n, *model.output_shape)
+        service.metrics.observe_batch(model.name, n)
+        out = await service.run(model.translate, x, req.direction, inline=n <= INLINE_MAX_SAMPLES)
+        body = {"model": model.name, "direction": req.direction, "shape": list(model.output_shape)}
+        return _json({**body, "x": out.reshape(n, -1).tolist()})
 
 
 def _add_tabular_routes(app: FastAPI, service: Service, scope: Callable) -> None:

@@ -162,6 +162,27 @@ class GeneratorModel(ServedModel):
         return scaled.transpose(0, 2, 3, 1)
 
 
+class TranslatorModel(ServedModel):
+    """An image-to-image translator (CycleGAN): `translate(x, direction)` in eager torch."""
+
+    def __init__(self, name: str, translator: Any, directory: Path | None = None):
+        super().__init__(name, dict(translator.spec), directory)
+        self.translator = translator
+        self.output_shape = tuple(int(s) for s in translator.shape)
+        self.directions = tuple(sorted(self.spec.get("directions") or ("a2b", "b2a")))
+        self.data_range = (-1.0, 1.0)  # CycleGAN images: pixels scaled to [-1, 1]
+
+    def info(self) -> dict[str, Any]:
+        """Adds what a client needs to call translate: the image shape and pixel range."""
+        out = super().info()
+        out.update(output_shape=list(self.output_shape), data_range=list(self.data_range))
+        return out
+
+    def translate(self, x: torch.Tensor, direction: str) -> np.ndarray:
+        """`[n, *output_shape]` images of the source domain -> the other domain (float32)."""
+        return self.translator.translate(x, direction).float().numpy()
+
+
 def _require_ort() -> Any:
     from gankit.errors import require
 
@@ -438,6 +459,13 @@ def serve_bigan(directory: Path, spec: dict[str, Any], options: LoadOptions) -> 
     from gankit.models.bigan import load_bigan
 
     return GeneratorModel(_name(directory, spec), load_bigan(directory), directory)
+
+
+def serve_cyclegan(directory: Path, spec: dict[str, Any], options: LoadOptions) -> ServedModel:
+    """A CycleGAN: both generators behind the translate route (torch)."""
+    from gankit.models.cyclegan import load_cyclegan
+
+    return TranslatorModel(_name(directory, spec), load_cyclegan(directory), directory)
 
 
 def serve_tvae(directory: Path, spec: dict[str, Any], options: LoadOptions) -> ServedModel:

@@ -75,6 +75,16 @@ class EncodeRequest(_Strict):
     x: list[list[float]] = Field(min_length=1)
 
 
+class TranslateRequest(_Strict):
+    """Translate images with an image-to-image model (CycleGAN): "a2b" maps domain A to B, "b2a"
+    B to A. Each image is flattened row-major to the model's `prod(output_shape)` values, in the
+    model's pixel range [-1, 1] (as `EncodeRequest`'s `x`)."""
+
+    model: str = Field(min_length=1, max_length=200)
+    x: list[list[float]] = Field(min_length=1)
+    direction: Literal["a2b", "b2a"] = "a2b"
+
+
 class ImputeRequest(_Strict):
     """Rows as objects column -> value; `null` (or an absent column) marks a missing value."""
 
@@ -118,6 +128,16 @@ class EncodeResponse(BaseModel):
     model: str
     z: list[list[float]]
     logvar: list[list[float]]
+
+
+class TranslateResponse(BaseModel):
+    """The translated images, each flattened row-major to `prod(shape)` values in [-1, 1]."""
+
+    model_config = ConfigDict(protected_namespaces=())
+    model: str
+    direction: str
+    shape: list[int]
+    x: list[list[float]]
 
 
 class RowsResponse(BaseModel):
