@@ -401,6 +401,11 @@ class TrainConfig:
     # model parallelism: network name -> device (`{g: cuda:0, d: cuda:1}`); unnamed ones stay on
     # train.device
     placement: dict[str, str] = field(default_factory=dict)
+    # differential privacy of the image/toy GAN families (DP-SGD on D; docs/privacy.md): the
+    # target ε (None = off), δ (< 1 / dataset size) and the per-sample clipping bound C
+    dp_epsilon: float | None = None
+    dp_delta: float = 1e-5
+    dp_max_grad_norm: float = 1.0
 
 
 @dataclass
@@ -463,6 +468,9 @@ POSITIVE = {
     "model.num_classes",
     "objective.unroll_lr",
     "objective.ada_speed",
+    "train.dp_epsilon",
+    "train.dp_delta",
+    "train.dp_max_grad_norm",
 }
 NON_NEGATIVE = {
     "model.kl_warmup_steps",
@@ -653,6 +661,8 @@ def _check_values(cfg: Config) -> None:
             f"train.batch_size = {cfg.train.batch_size} must be divisible by "
             f"model.pack = {pack} (the discriminator judges packs of that many samples)"
         )
+    if cfg.train.dp_epsilon is not None:
+        _check_dp(cfg)
     if not 0 <= cfg.objective.augment_p <= 1:
         raise ConfigError(f"objective.augment_p = {cfg.objective.augment_p!r} must be in [0, 1]")
     _check_augment_policy(cfg.objective.augment)
@@ -661,6 +671,20 @@ def _check_values(cfg: Config) -> None:
             f"data.root is required for data.name = {cfg.data.name!r}: the folder "
             "holding (or receiving, with data.download=true) the files"
         )
+
+
+def _check_dp(cfg: Config) -> None:
+    """train.dp_* only where DP-SGD is built (the GAN families of `gankit.models.gan`)."""
+    from gankit.registry import FAMILIES
+
+    private = [name for name, f in FAMILIES.items() if f.builder == "gankit.models.gan:build"]
+    if cfg.model.family not in private:
+        raise ConfigError(
+            f"train.dp_epsilon: model.family = {cfg.model.family!r} has no differentially "
+            f"private training; use one of {', '.join(private)}, or unset train.dp_epsilon"
+        )
+    if not cfg.train.dp_delta < 1:
+        raise ConfigError(f"train.dp_delta = {cfg.train.dp_delta!r} must be in (0, 1), e.g. 1e-5")
 
 
 def _check_augment_policy(policy: str) -> None:

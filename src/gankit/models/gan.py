@@ -26,6 +26,10 @@ def build(cfg) -> tuple[GAN, Any]:
     from gankit.data.source import TensorBatches, load_dataset
 
     dataset = load_dataset(cfg.data)
+    if cfg.train.dp_epsilon is not None:  # DP-SGD on D (docs/privacy.md)
+        from gankit.models import dp_gan
+
+        return dp_gan.build(cfg, dataset)
     return GAN(cfg, dataset), TensorBatches(dataset, cfg.train.batch_size, cfg.train.seed)
 
 

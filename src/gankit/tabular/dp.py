@@ -212,12 +212,14 @@ def epsilon_spent(
     steps: int,
     delta: float,
     histogram_multiplier: float | None = None,
+    earlier: list[tuple[float, float, int]] | None = None,
 ) -> float:
     """ε of `steps` DP-SGD steps (and one Gaussian histogram release) by Opacus's RDP
-    accountant."""
+    accountant; `earlier` (noise multiplier, sample rate, steps) phases compose with them (a
+    resumed run whose noise was calibrated for other total steps)."""
     accountants = require("opacus.accountants", "privacy")
     acc = accountants.RDPAccountant()
-    acc.history = [(noise_multiplier, sample_rate, steps)]
+    acc.history = [*(earlier or []), (noise_multiplier, sample_rate, steps)]
     if histogram_multiplier is not None:
         acc.history.append((histogram_multiplier, 1.0, 1))
     return float(acc.get_epsilon(delta))
