@@ -124,6 +124,7 @@ def test_one_discriminator_step_is_the_per_sample_clip_and_noise_loop():
         (["objective.gradient_penalty=10"], "objective.gradient_penalty=0"),
         (["objective.r1=1"], "objective.r1=0"),
         (["model.pack=2"], "model.pack=1"),
+        (["model.spectral_norm=true"], "model.spectral_norm=false"),
         (["train.dp_delta=0.001"], "not below 1/n"),
         (["objective.loss=hinge"], "objective.loss=non-saturating"),
     ],

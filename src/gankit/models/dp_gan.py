@@ -8,9 +8,10 @@ accountant this module calls), a per-sample unit is one real image paired with t
 generated for it, their gradients clipped together, so removing an image removes exactly one
 clipped term; Opacus gives the per-sample gradients (`GradSampleModule`).
 
-D must treat samples independently for that: no batch norm, no minibatch-std, no packing, and
-the non-saturating loss without gradient penalties or R1 (a gradient of a gradient is not a
-per-sample quantity Opacus can clip). The pixel range is public by construction: images are
+D must treat samples independently for that: no batch norm, no minibatch-std, no packing, no
+spectral norm (Opacus refuses its power-iteration buffer), and the non-saturating loss without
+gradient penalties or R1 (a gradient of a gradient is not a per-sample quantity Opacus can
+clip). The pixel range is public by construction: images are
 scaled linearly from their format's fixed range ([0, 16] digits, [0, 255] 8-bit) to [-1, 1],
 no statistic of the data is used. The image shape and the dataset size (it sets the sample
 rate) are public too.
@@ -35,7 +36,7 @@ from gankit.tabular.dp import DPSettings, calibrate, epsilon_spent
 
 DISCRIMINATOR = (
     "per-sample (real, fake) pairs clipped together, non-saturating loss, no batch norm, "
-    "no minibatch-std, no packing, no gradient penalty or R1"
+    "no minibatch-std, no packing, no spectral norm, no gradient penalty or R1"
 )
 
 
@@ -79,6 +80,7 @@ def check_private(cfg, n: int) -> None:
         (getattr(m, "d_batch_norm", False), "model.d_batch_norm=false", "batch norm in D"),
         (getattr(m, "minibatch_std", False), "model.minibatch_std=false", "minibatch-std in D"),
         (getattr(m, "pack", 1) > 1, "model.pack=1", "packing (PacGAN)"),
+        (getattr(m, "spectral_norm", False), "model.spectral_norm=false", "spectral norm"),
         (o.gradient_penalty > 0, "objective.gradient_penalty=0", "a gradient penalty"),
         (o.r1 > 0, "objective.r1=0", "the R1 penalty"),
         (o.loss != "non-saturating", "objective.loss=non-saturating", f"the {o.loss} loss"),
@@ -142,9 +144,15 @@ class DPGAN(GAN):
     def attach(self, device, wrap, autocast) -> None:
         super().attach(device, wrap, autocast)
         opacus = require("opacus", "privacy")
-        self.grad_sample = opacus.GradSampleModule(
-            self.networks["d"], batch_first=True, loss_reduction="sum"
-        )
+        try:
+            self.grad_sample = opacus.GradSampleModule(
+                self.networks["d"], batch_first=True, loss_reduction="sum"
+            )
+        except NotImplementedError as exc:  # a layer Opacus has no per-sample gradient for
+            raise ConfigError(
+                f"train.dp_epsilon: Opacus cannot take per-sample gradients of this D ({exc}); "
+                "choose a plainer D or unset train.dp_epsilon"
+            ) from exc
 
     def training_step(self, batches: Batches, optimizers) -> dict[str, float]:
         """k DP-SGD updates of D, then G's non-saturating update through D (hooks off)."""
