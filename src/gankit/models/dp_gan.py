@@ -30,6 +30,7 @@ from torch.nn import functional as F
 
 from gankit.engine.model import Batch, Batches, update
 from gankit.errors import ConfigError, require
+from gankit.models.dpsgd import per_sample_module, private_update
 from gankit.models.gan import GAN
 from gankit.models.tabular.ctgan import _rng_restore, _rng_state
 from gankit.tabular.dp import DPSettings, calibrate, epsilon_spent
@@ -143,16 +144,7 @@ class DPGAN(GAN):
 
     def attach(self, device, wrap, autocast) -> None:
         super().attach(device, wrap, autocast)
-        opacus = require("opacus", "privacy")
-        try:
-            self.grad_sample = opacus.GradSampleModule(
-                self.networks["d"], batch_first=True, loss_reduction="sum"
-            )
-        except NotImplementedError as exc:  # a layer Opacus has no per-sample gradient for
-            raise ConfigError(
-                f"train.dp_epsilon: Opacus cannot take per-sample gradients of this D ({exc}); "
-                "choose a plainer D or unset train.dp_epsilon"
-            ) from exc
+        self.grad_sample = per_sample_module(self.networks["d"], "train.dp_epsilon (D)")
 
     def training_step(self, batches: Batches, optimizers) -> dict[str, float]:
         """k DP-SGD updates of D, then G's non-saturating update through D (hooks off)."""
@@ -173,32 +165,25 @@ class DPGAN(GAN):
         return {"loss_g": float(loss_g.detach())}
 
     def private_d_step(self, real: torch.Tensor, g, d, optimizer) -> None:
-        """One DP-SGD step: per (real, its fake) pair gradients clipped to C together, summed,
-        Gaussian noise of std sigma * C added, divided by the expected batch size."""
-        params = [p for p in self.networks["d"].parameters() if p.requires_grad]
+        """One DP-SGD step of D on (real, its fake) pairs (`gankit.models.dpsgd`)."""
         m = len(real)
-        summed = [torch.zeros_like(p) for p in params]
-        if m:
+
+        def per_pair_loss() -> torch.Tensor:
             with torch.no_grad():
                 z = torch.randn(m, self.latent_dim, generator=self.noise)
                 fake = g(z.to(self.device))
-            for p in params:
-                p.grad_sample = None  # type: ignore[attr-defined]
             scores = d(torch.cat([fake, real], 0)).reshape(2 * m)
-            per_pair = F.softplus(scores[:m]) + F.softplus(-scores[m:])
-            with warnings.catch_warnings():  # Opacus's hooks on inputs that need no grad
-                warnings.simplefilter("ignore", UserWarning)
-                per_pair.sum().backward()
-            pairs = [p.grad_sample[:m] + p.grad_sample[m:] for p in params]  # type: ignore[attr-defined]
-            norms = torch.sqrt(sum(q.flatten(1).pow(2).sum(1) for q in pairs))  # type: ignore[arg-type]
-            scale = (self.clip / (norms + 1e-6)).clamp(max=1.0)
-            summed = [torch.einsum("i,i...->...", scale, q) for q in pairs]
-        for p, s in zip(params, summed, strict=True):
-            p.grad_sample = None  # type: ignore[attr-defined]
-            noise = torch.randn(p.shape, generator=self.dp_noise).to(p.device)
-            p.grad = (s + noise * (self.sigma * self.clip)) / self.expected_batch
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+            return F.softplus(scores[:m]) + F.softplus(-scores[m:])
+
+        private_update(
+            self.networks["d"],
+            per_pair_loss if m else None,
+            optimizer,
+            clip=self.clip,
+            sigma=self.sigma,
+            expected_batch=self.expected_batch,
+            noise=lambda p: torch.randn(p.shape, generator=self.dp_noise).to(p.device),
+        )
 
     def _count(self, steps: int) -> None:
         if self.spent and self.spent[-1][:2] == [self.sigma, self.sample_rate]:

@@ -9,7 +9,6 @@ removing a row removes exactly one clipped term.
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,7 +16,7 @@ import torch
 from torch.nn import functional as F
 
 from gankit.engine.model import Batch, Batches, update
-from gankit.errors import require
+from gankit.models.dpsgd import per_sample_module, private_update
 from gankit.models.tabular.ctgan import CTGAN, _rng_restore, _rng_state
 
 if TYPE_CHECKING:  # the front end's package imports this module
@@ -81,10 +80,7 @@ class DPCritic(CTGAN):
 
     def attach(self, device, wrap, autocast) -> None:
         super().attach(device, wrap, autocast)
-        opacus = require("opacus", "privacy")
-        self.grad_sample = opacus.GradSampleModule(
-            self.networks["d"], batch_first=True, loss_reduction="sum"
-        )
+        self.grad_sample = per_sample_module(self.networks["d"], "TabularGAN(dp=...) critic")
 
     def training_step(self, batches: Batches, optimizers) -> dict[str, float]:
         g, d = self.live["g"], self.live["d"]
@@ -106,32 +102,25 @@ class DPCritic(CTGAN):
         }
 
     def private_critic_step(self, batch: Batch, g, d, optimizer) -> None:
-        """One DP-SGD step: per (real row, its fake) pair gradients clipped to C, summed,
-        Gaussian noise of std sigma * C added, divided by the expected batch size."""
-        params = [p for p in self.networks["d"].parameters() if p.requires_grad]
+        """One DP-SGD step of the critic on (real row, its fake) pairs (`gankit.models.dpsgd`)."""
         m = len(batch.x)
-        summed = [torch.zeros_like(p) for p in params]
-        for p in params:
-            p.grad_sample = None  # type: ignore[attr-defined]
-        if m:
+
+        def per_pair_loss() -> torch.Tensor:
             cond = batch.extra["real_cond"]
             with torch.no_grad():
                 fake = self.activation(g(self.noise(m), cond))
             scores = d(torch.cat([torch.cat([fake, cond], 1), torch.cat([batch.x, cond], 1)], 0))
-            per_row = F.softplus(scores[:m]) + F.softplus(-scores[m:])
-            with warnings.catch_warnings():  # Opacus's hooks on inputs that need no grad
-                warnings.simplefilter("ignore", UserWarning)
-                per_row.sum().backward()
-            pairs = [p.grad_sample[:m] + p.grad_sample[m:] for p in params]  # type: ignore[attr-defined]
-            norms = torch.sqrt(sum(q.flatten(1).pow(2).sum(1) for q in pairs))  # type: ignore[arg-type]
-            scale = (self.clip / (norms + 1e-6)).clamp(max=1.0)
-            summed = [torch.einsum("i,i...->...", scale, q) for q in pairs]
-        for p, s in zip(params, summed, strict=True):
-            p.grad_sample = None  # type: ignore[attr-defined]
-            noise = torch.randn_like(p) * (self.sigma * self.clip)
-            p.grad = (s + noise) / self.expected_batch
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+            return F.softplus(scores[:m]) + F.softplus(-scores[m:])
+
+        private_update(
+            self.networks["d"],
+            per_pair_loss if m else None,
+            optimizer,
+            clip=self.clip,
+            sigma=self.sigma,
+            expected_batch=self.expected_batch,
+            noise=torch.randn_like,
+        )
 
     def generator_conditions(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Conditions for the generator's step: a column uniformly, a category by the noisy
