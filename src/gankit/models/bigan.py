@@ -38,6 +38,8 @@ from gankit.models.vae import (
     Parts,
     _as_batch,
     _eval,
+    check_loss_only_objective,
+    encoder_model_spec,
 )
 from gankit.nets.layers import ACTIVATIONS
 from gankit.nets.mlp import mlp
@@ -158,22 +160,7 @@ def check_config(cfg: Any) -> None:
         raise ConfigError(
             f"model.reconstruction_weight = {m.reconstruction_weight!r} must be a number >= 0"
         )
-    o = cfg.objective
-    extras = {
-        "gradient_penalty": o.gradient_penalty,
-        "r1": o.r1,
-        "weight_clip": o.weight_clip,
-        "unroll_steps": o.unroll_steps,
-        "augment": o.augment,
-    }
-    used = [f"objective.{k}" for k, v in extras.items() if v]
-    if used:
-        raise ConfigError(
-            f"{', '.join(used)}: not available for model.family = {m.family!r} (its D judges "
-            "(x, z) pairs; only objective.loss applies); remove them"
-        )
-    if cfg.train.ema > 0:
-        raise ConfigError(f"train.ema must be 0 for model.family = {m.family!r}")
+    check_loss_only_objective(cfg, "its D judges (x, z) pairs; ")
 
 
 def build(cfg) -> tuple[BiGAN, Any]:
@@ -287,23 +274,7 @@ class BiGAN(GenerativeModel):
         return (out, None) if self.dataset.is_image else (out, self.dataset.x[:2000])
 
     def spec(self) -> dict[str, Any]:
-        from gankit import __version__
-        from gankit.config import to_dict
-
-        image = self.dataset.is_image
-        return {
-            "kind": BIGAN_KIND,
-            "architecture": self.arch,
-            "latent_dim": self.latent_dim,
-            "num_classes": None,
-            "data": self.dataset.spec(),
-            "preprocessing": {
-                "range": [-1, 1] if image else None,
-                "description": "pixels scaled linearly to [-1, 1]" if image else "raw values",
-            },
-            "config": to_dict(self.cfg),
-            "gankit_version": __version__,
-        }
+        return encoder_model_spec(self, BIGAN_KIND)
 
     def export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """The encoder and generator (D judges pairs and is kept only in the training state)."""

@@ -400,24 +400,7 @@ class VAE(GenerativeModel):
         return out, self.dataset.x[:2000]
 
     def spec(self) -> dict[str, Any]:
-        from gankit import __version__
-        from gankit.config import to_dict
-
-        image = self.dataset.is_image
-        return {
-            "kind": VAE_KIND,
-            "architecture": self.arch,
-            "latent_dim": self.latent_dim,
-            "num_classes": None,
-            "data": self.dataset.spec(),
-            "preprocessing": {
-                "range": [-1, 1] if image else None,
-                "description": "pixels scaled linearly to [-1, 1]" if image else "raw values",
-                "dequantize": self.dequantize,
-            },
-            "config": to_dict(self.cfg),
-            "gankit_version": __version__,
-        }
+        return encoder_model_spec(self, VAE_KIND, dequantize=self.dequantize)
 
     def export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         weights = {f"enc.{k}": v for k, v in self.networks["enc"].state_dict().items()}
@@ -624,3 +607,47 @@ def load_vae(path: str | os.PathLike, device: Any = "cpu") -> LoadedVAE:
     except RuntimeError as exc:
         raise CheckpointError(f"{path}: weights do not fit model.json ({exc})") from exc
     return LoadedVAE(enc, dec, spec, device)
+
+
+def encoder_model_spec(model: Any, kind: str, **preprocessing: Any) -> dict[str, Any]:
+    """model.json of the encoder families (VAE, VAE-GAN, BiGAN): kind, networks, latent size,
+    data and its scaling (plus `preprocessing` extras such as the dequantisation noise)."""
+    from gankit import __version__
+    from gankit.config import to_dict
+
+    image = model.dataset.is_image
+    return {
+        "kind": kind,
+        "architecture": model.arch,
+        "latent_dim": model.latent_dim,
+        "num_classes": None,
+        "data": model.dataset.spec(),
+        "preprocessing": {
+            "range": [-1, 1] if image else None,
+            "description": "pixels scaled linearly to [-1, 1]" if image else "raw values",
+            **preprocessing,
+        },
+        "config": to_dict(model.cfg),
+        "gankit_version": __version__,
+    }
+
+
+def check_loss_only_objective(cfg: Any, why: str = "") -> None:
+    """Families whose discriminator takes only `objective.loss` (no penalties, clipping,
+    unrolling or augmentation) and keep no EMA: a ConfigError naming what to remove."""
+    o, family = cfg.objective, cfg.model.family
+    extras = {
+        "gradient_penalty": o.gradient_penalty,
+        "r1": o.r1,
+        "weight_clip": o.weight_clip,
+        "unroll_steps": o.unroll_steps,
+        "augment": o.augment,
+    }
+    used = [f"objective.{k}" for k, v in extras.items() if v]
+    if used:
+        raise ConfigError(
+            f"{', '.join(used)}: not available for model.family = {family!r} ({why}only "
+            "objective.loss applies); remove them"
+        )
+    if cfg.train.ema > 0:
+        raise ConfigError(f"train.ema must be 0 for model.family = {family!r}")

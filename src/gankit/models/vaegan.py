@@ -33,7 +33,16 @@ from torch import nn
 
 from gankit.engine.model import Batches, GenerativeModel, update
 from gankit.errors import ConfigError
-from gankit.models.vae import MAX_LAYERS, MAX_WIDTH, Parts, _eval, build_networks, gaussian_kl
+from gankit.models.vae import (
+    MAX_LAYERS,
+    MAX_WIDTH,
+    Parts,
+    _eval,
+    build_networks,
+    check_loss_only_objective,
+    encoder_model_spec,
+    gaussian_kl,
+)
 from gankit.nets.layers import ACTIVATIONS
 from gankit.objectives import LOSSES, Loss
 from gankit.registry import VAE_KIND
@@ -160,22 +169,7 @@ def check_config(cfg: Any) -> None:
             f"model.activation = {m.activation!r} is not allowed; choose one of "
             f"{', '.join(ACTIVATIONS)}"
         )
-    o = cfg.objective
-    extras = {
-        "gradient_penalty": o.gradient_penalty,
-        "r1": o.r1,
-        "weight_clip": o.weight_clip,
-        "unroll_steps": o.unroll_steps,
-        "augment": o.augment,
-    }
-    used = [f"objective.{k}" for k, v in extras.items() if v]
-    if used:
-        raise ConfigError(
-            f"{', '.join(used)}: not available for model.family = {m.family!r} (only "
-            "objective.loss applies); remove them"
-        )
-    if cfg.train.ema > 0:
-        raise ConfigError(f"train.ema must be 0 for model.family = {m.family!r}")
+    check_loss_only_objective(cfg)
 
 
 def build(cfg) -> tuple[VAEGAN, Any]:
@@ -284,21 +278,9 @@ class VAEGAN(GenerativeModel):
         return (out, None) if self.dataset.is_image else (out, self.dataset.x[:2000])
 
     def spec(self) -> dict[str, Any]:
-        from gankit import __version__
-        from gankit.config import to_dict
-
-        image, m = self.dataset.is_image, self.cfg.model
+        m = self.cfg.model
         return {
-            "kind": VAE_KIND,
-            "architecture": self.arch,
-            "latent_dim": self.latent_dim,
-            "num_classes": None,
-            "data": self.dataset.spec(),
-            "preprocessing": {
-                "range": [-1, 1] if image else None,
-                "description": "pixels scaled linearly to [-1, 1]" if image else "raw values",
-                "dequantize": 0.0,
-            },
+            **encoder_model_spec(self, VAE_KIND, dequantize=0.0),
             "vaegan": {
                 "objective": "Larsen et al. 2016: KL + D-feature Gaussian reconstruction + GAN",
                 "d_widths": list(m.d_widths),
@@ -307,8 +289,6 @@ class VAEGAN(GenerativeModel):
                 "gamma": m.gamma,
                 "loss": self.cfg.objective.loss,
             },
-            "config": to_dict(self.cfg),
-            "gankit_version": __version__,
         }
 
     def export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
