@@ -91,6 +91,8 @@ def main() -> None:
     ap.add_argument("--speed-steps", type=int, default=600)
     ap.add_argument("--skip-study", action="store_true")
     ap.add_argument("--workers-only", action="store_true", help="only the 1- vs 2-worker timing")
+    ap.add_argument("--study-only", action="store_true", help="skip the 1- vs 2-worker timing")
+    ap.add_argument("--study-workers", type=int, default=1, help="worker processes for the study")
     args = ap.parse_args()
     out = Path(args.out)
     result: dict = {"command": " ".join([Path(sys.executable).name, *sys.argv])}
@@ -100,11 +102,12 @@ def main() -> None:
         "--trials", str(args.trials), "--sampler", "tpe", "--metric", "modes_hq",
         "--set", f"train.steps={args.steps}", "--set", "train.checkpoint_every=100000",
         "--set", "train.sample_every=100000", "--out", str(study), "--seed", "0",
+        "--workers", str(args.study_workers),
     ]  # fmt: skip
     if not args.workers_only:
         study_part(args, study, tune_cmd, result)
     speed = {}
-    for workers in (1, 2):
+    for workers in () if args.study_only else (1, 2):
         d = out / f"speed-{workers}"
         shutil.rmtree(d, ignore_errors=True)
         speed[workers] = run(
@@ -115,8 +118,9 @@ def main() -> None:
                 "--workers", str(workers), "--out", str(d),
             ]
         )  # fmt: skip
-    result["workers_seconds"] = speed
-    result["workers_ratio"] = speed[2] / speed[1]
+    if speed:
+        result["workers_seconds"] = speed
+        result["workers_ratio"] = speed[2] / speed[1]
     result["environment"] = {
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
