@@ -67,6 +67,18 @@ def register(subparsers) -> None:
         "samples each, one latent code per column",
     )
     p.add_argument("--per-row", type=int, default=10, help="with --class-grid (default 10)")
+    p.add_argument(
+        "--codes",
+        metavar="cat=K,cJ=V",
+        help="InfoGAN: fix latent codes, e.g. cat=3,c0=0.5 (the category of the categorical "
+        "code, continuous code J set to V; codes not named are drawn)",
+    )
+    p.add_argument(
+        "--traversal",
+        metavar="CODE",
+        help="InfoGAN: vary one code along each row (cat: every category; cJ: continuous code "
+        "J from -2 to 2, 10 steps), the other latents fixed per row; about --n samples",
+    )
     p.set_defaults(handler=cmd_sample)
 
     p = subparsers.add_parser("demo", help="train the digits DCGAN (~2 min) and write pictures")
@@ -216,7 +228,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     gen = load_sampler(args.run)  # a GAN generator or a VAE
     classes = parse_labels(args.labels)
-    if args.class_grid:
+    if args.codes is not None or args.traversal is not None:
+        images, nrow = code_samples(gen, args)
+    elif args.class_grid:
         images = gen.class_grid(args.per_row, seed=args.seed, classes=classes)
         nrow = args.per_row
     elif args.interpolate:
@@ -267,6 +281,74 @@ def parse_labels(text: str | None) -> list[int] | None:
         raise ConfigError(
             f"--labels {text!r}: expected a class number or comma-separated class numbers"
         ) from None
+
+
+def code_samples(gen, args: argparse.Namespace) -> tuple:
+    """`gankit sample --codes` / `--traversal` (InfoGAN): the samples and the grid's row length."""
+    layout = getattr(gen, "codes", None)
+    if layout is None:
+        raise ConfigError(
+            f"--codes/--traversal: {args.run} has no latent codes (InfoGAN models only)"
+        )
+    given = {
+        "--codes": args.codes is not None,
+        "--traversal": args.traversal is not None,
+        "--labels": args.labels is not None,
+        "--class-grid": args.class_grid,
+        "--interpolate": args.interpolate,
+        "--rejection": args.rejection,
+    }
+    if sum(map(bool, given.values())) > 1:
+        both = " and ".join(name for name, value in given.items() if value)
+        raise ConfigError(f"{both} cannot be combined; give --codes or --traversal alone")
+    if args.codes is not None:
+        codes = parse_codes(args.codes, layout)
+        return gen.sample(args.n, seed=args.seed, truncation=args.truncation, codes=codes), None
+    code = parse_code_name(args.traversal, layout, "--traversal")
+    steps = layout["categorical"] if code == "categorical" else 10
+    images = gen.traversal(code, steps=steps, rows=max(1, args.n // steps), seed=args.seed)
+    return images, steps
+
+
+def parse_code_name(name: str, layout: dict, option: str) -> str | int:
+    """`cat` (or `categorical`) -> "categorical"; `cJ` -> J, checked against the code layout."""
+    k, c = layout["categorical"], layout["continuous"]
+    valid = ", ".join([*(["cat"] if k else []), *(f"c{j}" for j in range(c))])
+    if name in ("cat", "categorical") and k:
+        return "categorical"
+    if name[:1] == "c" and name[1:].isdigit() and int(name[1:]) < c:
+        return int(name[1:])
+    raise ConfigError(f"{option}: unknown code {name!r}; this model's codes are {valid}")
+
+
+def parse_codes(text: str, layout: dict) -> dict:
+    """`cat=3,c1=0.5` -> {"categorical": 3, "continuous": [None, 0.5]} (codes not named are
+    drawn); ConfigError for unknown codes, categories out of range and non-finite values."""
+    import math
+
+    k, c = layout["categorical"], layout["continuous"]
+    codes: dict = {}
+    continuous: list = [None] * c
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        code = parse_code_name(name.strip(), layout, "--codes") if sep else None
+        if code is None:
+            raise ConfigError(f"--codes {text!r}: expected NAME=VALUE pairs, e.g. cat=3,c0=0.5")
+        if code == "categorical":
+            if not value.strip().isdigit() or int(value) >= k:
+                raise ConfigError(f"--codes {part!r}: the category must be one of 0..{k - 1}")
+            codes["categorical"] = int(value)
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number):
+            raise ConfigError(f"--codes {part!r}: a continuous code takes a finite number")
+        continuous[code] = number
+    if any(v is not None for v in continuous):
+        codes["continuous"] = continuous
+    return codes
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
