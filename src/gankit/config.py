@@ -176,8 +176,8 @@ class ConditionalModelConfig:
     g_width: int = 64
     d_width: int = 64
     num_classes: int = 10
-    conditioning: str = "projection"  # projection | acgan
-    class_weight: float = 1.0  # acgan: weight of the class cross-entropy in the D and G losses
+    conditioning: str = "projection"  # projection | acgan | tac (acgan + twin classifier)
+    class_weight: float = 1.0  # acgan, tac: weight of the class cross-entropy in the D and G losses
     spectral_norm: bool = False
     init: str = "default"  # default | dcgan | orthogonal
     d_batch_norm: bool = False
@@ -428,7 +428,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "data.split": ("train", "test", "all"),
     "model.g_output": ("tanh", "sigmoid", "none"),
     "model.init": ("default", "dcgan", "orthogonal"),
-    "model.conditioning": ("projection", "acgan"),
+    "model.conditioning": ("projection", "acgan", "tac"),
     "objective.loss": ("minimax", "non-saturating", "wasserstein", "least-squares", "hinge"),
     "train.optimizer": ("adam", "sgd", "rmsprop"),
     "train.device": ("auto", "cpu", "cuda"),

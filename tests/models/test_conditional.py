@@ -85,6 +85,9 @@ def _discriminator(conditioning: str) -> ConditionalDiscriminator:
         else:
             d.classifier.weight.copy_(torch.eye(2))
             d.classifier.bias.zero_()
+        if conditioning == "tac":
+            d.twin.weight.copy_(torch.tensor([[0.0, 1.0], [1.0, 0.0]]))
+            d.twin.bias.fill_(1.0)
     return d
 
 
@@ -97,6 +100,10 @@ def test_projection_and_acgan_heads_by_hand():
     scores, logits = _discriminator("acgan")(x, y)
     assert torch.allclose(scores, torch.tensor([-0.5, -0.5]))
     assert torch.equal(logits, x)  # identity classifier
+    # tac: the same score; the classifier's logits, then the twin's (swapped inputs + 1)
+    scores, logits = _discriminator("tac")(x, y)
+    assert torch.allclose(scores, torch.tensor([-0.5, -0.5]))
+    assert torch.equal(logits, torch.tensor([[1.0, 2.0, 3.0, 2.0], [3.0, 4.0, 5.0, 4.0]]))
 
 
 class Fixed(nn.Module):
@@ -117,8 +124,10 @@ REAL_LOGITS = torch.tensor([[0.0, LN3], [0.0, 0.0]])  # CE: -ln(3/4), ln 2
 FAKE_LOGITS = torch.tensor([[LN3, 0.0], [0.0, 0.0]])  # CE: ln 4, ln 2
 
 
-def _losses(loss: str, d: nn.Module, class_weight: float = 1.0) -> tuple[float, float]:
-    objective = ConditionalObjective(Objective(LOSSES[loss]), class_weight)
+def _losses(
+    loss: str, d: nn.Module, class_weight: float = 1.0, twin: bool = False
+) -> tuple[float, float]:
+    objective = ConditionalObjective(Objective(LOSSES[loss]), class_weight, twin)
     real, fake = torch.ones(2, 1), torch.zeros(2, 1)
     loss_d, _ = objective.discriminator_loss(d, real, fake, LABELS)
     return float(loss_d), float(objective.generator_loss(d, fake, LABELS))
@@ -151,6 +160,32 @@ def test_acgan_losses_by_hand():
     assert loss_g == pytest.approx(0.41003759 + 0.51986039)
 
 
+def test_tac_losses_by_hand():
+    # D's logits are [classifier | twin]. On real digits only the classifier counts, on fakes D
+    # learns only the twin: D adds w·(CE(real: REAL_LOGITS) + CE(fake twin: REAL_LOGITS)).
+    # G adds w·(CE(fake classifier: FAKE_LOGITS) - CE(fake twin: REAL_LOGITS)) = w·ln(3)/2.
+    real_logits = torch.cat([REAL_LOGITS, FAKE_LOGITS], 1)  # the twin's half is never read
+    fake_logits = torch.cat([FAKE_LOGITS, REAL_LOGITS], 1)
+    d = Fixed(REAL, FAKE, real_logits, fake_logits)
+    loss_d, loss_g = _losses("non-saturating", d, class_weight=0.5, twin=True)
+    assert loss_d == pytest.approx(2.22329928 + 0.5 * 2 * 0.49041463)
+    assert loss_g == pytest.approx(0.41003759 + 0.5 * (1.03972077 - 0.49041463))
+    objective = ConditionalObjective(Objective(LOSSES["non-saturating"]), 0.5, twin=True)
+    _, stats = objective.discriminator_loss(d, torch.ones(2, 1), torch.zeros(2, 1), LABELS)
+    assert stats["d_class"] == pytest.approx(2 * 0.49041463)
+    assert stats["d_class_acc"] == 1.0 and stats["d_twin_acc"] == 1.0
+
+
+def test_tac_generator_ascends_the_twin_loss():
+    # G's gradient through the twin's logits is minus the cross-entropy's: it pushes the twin's
+    # logit of the requested class down (softmax - onehot, negated, / n)
+    logits = torch.zeros(1, 4, requires_grad=True)  # [classifier | twin], K = 2
+    d = Fixed(torch.zeros(1), torch.zeros(1), logits, logits)
+    objective = ConditionalObjective(Objective(LOSSES["non-saturating"]), 1.0, twin=True)
+    objective.generator_loss(d, torch.zeros(1, 1), torch.tensor([0])).backward()
+    assert torch.allclose(logits.grad, torch.tensor([[-0.5, 0.5, 0.5, -0.5]]))
+
+
 # --- the engine: labels in batches, recipes, resume -----------------------------------------------
 @pytest.mark.parametrize(
     ("data", "classes"),
@@ -168,18 +203,20 @@ def test_batches_carry_the_dataset_labels(data, classes):
     assert int(dataset.labels.max()) < classes
 
 
-@pytest.mark.parametrize("recipe", ["digits-cgan.yaml", "digits-acgan.yaml"])
+@pytest.mark.parametrize("recipe", ["digits-cgan.yaml", "digits-acgan.yaml", "digits-tacgan.yaml"])
 def test_recipes_load(recipe):
     cfg = load_config(CONFIGS / recipe)
     assert cfg.model.family == "cdcgan" and cfg.model.num_classes == 10
 
 
-def test_resume_is_bit_identical(tmp_path):
-    settings = ("model.conditioning=acgan", "objective.r1=1.0", "train.ema=0.9")
+@pytest.mark.parametrize("conditioning", ["acgan", "tac"])
+def test_resume_is_bit_identical(tmp_path, conditioning):
+    settings = (f"model.conditioning={conditioning}", "objective.r1=1.0", "train.ema=0.9")
     full = train(load_config(None, [*TINY_CDCGAN, *settings]), tmp_path / "full")
     part = train(load_config(None, [*TINY_CDCGAN, *settings, "train.steps=3"]), tmp_path / "part")
     resumed = resume(part.path, ["train.steps=6"])
     a, b = load_state(full.path), load_state(resumed.path)
+    assert ("twin.weight" in a["networks"]["d"]) == (conditioning == "tac")  # the twin head
     for net in ("g", "d"):
         na, nb = a["networks"][net], b["networks"][net]
         assert all(torch.equal(na[k], nb[k]) for k in na)
@@ -197,6 +234,8 @@ def test_resume_is_bit_identical(tmp_path):
         (["model.num_classes=5"], "set model.num_classes = 10"),
         (["model.num_classes=1000000000000"], "too large"),
         (["model.conditioning=both"], "model.conditioning"),
+        (["model.conditioning=tacgan"], "projection, acgan, tac"),
+        (["model.conditioning=tac", "model.class_weight=-1"], "model.class_weight"),
         (["objective.unroll_steps=2"], "unrolled"),
     ],
 )
@@ -332,12 +371,12 @@ def test_quick_conditional_bench(tmp_path):
 
     result = run_benchmark("conditional", quick=True, out=tmp_path)
     rows = result["measured"]
-    assert list(rows) == ["held-out real (floor)", "projection", "acgan", "biggan"]
+    assert list(rows) == ["held-out real (floor)", "projection", "acgan", "tac", "biggan"]
     floor = rows["held-out real (floor)"]
     assert floor["fd"]["mean"] == pytest.approx(0.250, abs=0.005)  # docs/benchmarks.md floor
     assert floor["conditional_accuracy"]["mean"] > 0.95 and floor["cas"]["mean"] > 0.9
     assert floor["intra_fd"]["mean"] == pytest.approx(1.5346, abs=1e-3)
-    for name in ("projection", "acgan", "biggan"):
+    for name in ("projection", "acgan", "tac", "biggan"):
         (seed,) = rows[name]["per_seed"]
         assert len(seed["per_class_accuracy"]) == 10 and 0 <= seed["cas"] <= 1
         assert 0 <= seed["precision"] <= 1 and 0 <= seed["recall"] <= 1

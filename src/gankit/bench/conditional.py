@@ -1,8 +1,9 @@
 """`gankit bench conditional`: the class-conditional GANs on scikit-learn's 8×8 digits.
 
-Three recipes — the conditional DCGAN with D conditioned by projection
-(`configs/digits-cgan.yaml`) and by an auxiliary classifier (`configs/digits-acgan.yaml`), and
-BigGAN (`configs/digits-biggan.yaml`) — trained per seed and scored with:
+Four recipes — the conditional DCGAN with D conditioned by projection
+(`configs/digits-cgan.yaml`), by an auxiliary classifier (`configs/digits-acgan.yaml`) and by
+twin auxiliary classifiers (TAC-GAN, `configs/digits-tacgan.yaml`), and BigGAN
+(`configs/digits-biggan.yaml`) — trained per seed and scored with:
 
 * conditional accuracy: 500 samples per class; the share the shipped digits classifier assigns
   to the requested class (`gankit.metrics.conditional`);
@@ -46,6 +47,7 @@ from gankit.metrics.conditional import (
 RECIPES = {
     "projection": "digits-cgan.yaml",
     "acgan": "digits-acgan.yaml",
+    "tac": "digits-tacgan.yaml",
     "biggan": "digits-biggan.yaml",
 }
 SWEPT = ("biggan",)  # recipes that get the truncation sweep

@@ -1,10 +1,13 @@
 """The class-conditional GAN (Mirza & Osindero 2014) as a model step.
 
 G(z, y) is conditioned by class-conditional batch norm; D(x, y) by **projection** (Miyato &
-Koyama 2018: the class embedding's inner product with D's features is added to its score) or by
+Koyama 2018: the class embedding's inner product with D's features is added to its score), by
 an **auxiliary classifier** (ACGAN, Odena et al. 2017: D also predicts the class, and the class
-cross-entropy is added to both players' losses). `model.conditioning` chooses; the step is the
-same for both: D's class logits are None under projection and the class term drops out.
+cross-entropy is added to both players' losses) or by **twin auxiliary classifiers** (TAC-GAN,
+Gong et al. 2019: the classifier learns real data only, a twin head on D's body learns the
+generated data, and G maximises the twin's cross-entropy, which cancels the conditional-entropy
+term that makes ACGAN's G draw easy samples). `model.conditioning` chooses; the step is the
+same for all: D's class logits are None under projection and the class term drops out.
 
 Everything else is the GAN's: the loss, penalties and augmentation come from `gankit.objectives`
 (`objective.*` as for the GAN), EMA, LR decay, checkpoints and resume from the engine. The fakes
@@ -75,10 +78,11 @@ class _WithLabels:
 
 class ConditionalObjective:
     """An `Objective` (adversarial loss, penalties, augmentation) played by a labelled D, plus
-    `class_weight` × the ACGAN class cross-entropy when D has a classifier head."""
+    `class_weight` × the ACGAN class cross-entropy when D has a classifier head, or with `twin`
+    the TAC-GAN terms (D's class logits are then the classifier's K and the twin's K)."""
 
-    def __init__(self, base: Objective, class_weight: float = 1.0) -> None:
-        self.base, self.class_weight = base, class_weight
+    def __init__(self, base: Objective, class_weight: float = 1.0, twin: bool = False) -> None:
+        self.base, self.class_weight, self.twin = base, class_weight, twin
 
     def _view(self, x: torch.Tensor) -> torch.Tensor:
         return self.base.augment(x) if self.base.augment is not None else x
@@ -105,21 +109,44 @@ class ConditionalObjective:
             perfect = bool((real_scores > 0).all() and (fake_scores < 0).all())
             stats["d_perfect"] = float(perfect)
         if real_logits is not None and fake_logits is not None:
+            cls, class_stats = self._class_loss_d(real_logits, fake_logits, labels)
+            loss = loss + self.class_weight * cls
+            stats.update(class_stats)
+        return loss, stats
+
+    def _class_loss_d(
+        self, real_logits: torch.Tensor, fake_logits: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """D's class term: ACGAN, CE of the classifier on real and on generated samples; TAC,
+        CE of the classifier on real samples plus CE of the twin on generated ones."""
+        if not self.twin:
             cls = auxiliary_class_loss(real_logits, labels) + auxiliary_class_loss(
                 fake_logits, labels
             )
-            loss = loss + self.class_weight * cls
-            stats["d_class"] = float(cls.detach())
-            stats["d_class_acc"] = float((real_logits.argmax(1) == labels).float().mean())
-        return loss, stats
+            acc = (real_logits.argmax(1) == labels).float().mean()
+            return cls, {"d_class": float(cls.detach()), "d_class_acc": float(acc)}
+        k = real_logits.shape[1] // 2
+        real_c, fake_twin = real_logits[:, :k], fake_logits[:, k:]
+        cls = auxiliary_class_loss(real_c, labels) + auxiliary_class_loss(fake_twin, labels)
+        return cls, {
+            "d_class": float(cls.detach()),
+            "d_class_acc": float((real_c.argmax(1) == labels).float().mean()),
+            "d_twin_acc": float((fake_twin.argmax(1) == labels).float().mean()),
+        }
 
     def generator_loss(
         self, d: nn.Module, fake: torch.Tensor, labels: torch.Tensor
     ) -> torch.Tensor:
-        """G's loss on samples generated for `labels`."""
+        """G's loss on samples generated for `labels`: ACGAN adds the classifier's CE; TAC adds
+        the classifier's CE minus the twin's (G maximises the twin's)."""
         scores, logits = d(self._view(fake), labels)
         loss = self.base.loss.g(scores)
-        if logits is not None:
+        if logits is not None and self.twin:
+            k = logits.shape[1] // 2
+            cls = auxiliary_class_loss(logits[:, :k], labels)
+            cls = cls - auxiliary_class_loss(logits[:, k:], labels)
+            loss = loss + self.class_weight * cls
+        elif logits is not None:
             loss = loss + self.class_weight * auxiliary_class_loss(logits, labels)
         return loss
 
@@ -138,7 +165,11 @@ class ConditionalGAN(GAN):
     GAN's optimizers, noise, state and export, with labels in the step and in sampling."""
 
     def __init__(self, cfg, dataset) -> None:
-        objective = ConditionalObjective(build_objective(cfg.objective), cfg.model.class_weight)
+        objective = ConditionalObjective(
+            build_objective(cfg.objective),
+            cfg.model.class_weight,
+            twin=cfg.model.conditioning == "tac",
+        )
         super().__init__(cfg, dataset, objective)
         self.num_classes = k = int(cfg.model.num_classes)
         # preview: one row per class (k rows of k) when that is small, else classes in turn

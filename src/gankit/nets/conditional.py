@@ -8,8 +8,10 @@ classifier in D.
 * `ConditionalDiscriminator`: a body (image -> feature vector φ(x)) and two heads chosen by
   `conditioning`:
   - "projection" (Miyato & Koyama 2018): score = ψ(φ(x)) + ⟨embed(y), φ(x)⟩;
-  - "acgan" (Odena et al. 2017): score = ψ(φ(x)) and class logits = W φ(x).
-  `forward(x, labels)` returns `(scores [n], class_logits [n, K] or None)`.
+  - "acgan" (Odena et al. 2017): score = ψ(φ(x)) and class logits = W φ(x);
+  - "tac" (TAC-GAN, Gong et al. 2019): as "acgan", plus a twin classifier's logits W' φ(x)
+    beside them (class logits [n, 2K]: the classifier's K, then the twin's K).
+  `forward(x, labels)` returns `(scores [n], class_logits [n, K] ([n, 2K] for tac) or None)`.
 
 The architecture spec is a `model` section (family `cdcgan` or `cmlp`) plus the data shape, as
 for the unconditional nets, so `gankit.nets.build_generator` rebuilds them from model.json.
@@ -29,7 +31,7 @@ from gankit.nets.dcgan import DCGANDiscriminator, _stages
 from gankit.nets.layers import activation, apply_spectral_norm, init_weights, output_activation
 
 CONDITIONAL_FAMILIES = ("cdcgan", "cmlp", "biggan")  # biggan: gankit.nets.biggan
-CONDITIONINGS = ("projection", "acgan")
+CONDITIONINGS = ("projection", "acgan", "tac")
 
 
 class ConditionalBatchNorm(nn.Module):
@@ -135,6 +137,8 @@ class ConditionalDiscriminator(nn.Module):
             nn.init.normal_(self.embed.weight, 0.0, 1.0 / math.sqrt(features))
         else:
             self.classifier = nn.Linear(features, num_classes)
+        if conditioning == "tac":  # the twin classifier shares the body φ
+            self.twin = nn.Linear(features, num_classes)
 
     def forward(
         self, x: torch.Tensor, labels: torch.Tensor
@@ -143,6 +147,8 @@ class ConditionalDiscriminator(nn.Module):
         scores = self.head(h).squeeze(1)
         if self.conditioning == "projection":
             return scores + (self.embed(labels) * h).sum(dim=1), None
+        if self.conditioning == "tac":
+            return scores, torch.cat([self.classifier(h), self.twin(h)], dim=1)
         return scores, self.classifier(h)
 
 
