@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gankit.errors import CheckpointError, GankitError
+from gankit.errors import CheckpointError, DataError, GankitError
 from gankit.modeldir import sha256_file, verify_model_dir
 from gankit.registry import KINDS, kind, kinds_with
 from gankit.tabular.transform import TableSchema, category_index, validate_rows
@@ -100,6 +100,31 @@ class GeneratorModel(ServedModel):
     def latent(self, n: int, seed: int | None, truncation: float | None) -> torch.Tensor:
         """`[n, latent_dim]` noise, reproducible for a seed."""
         return self.generator.sample_latent(n, seed=seed, truncation=truncation)
+
+    @property
+    def codes(self) -> dict[str, int] | None:
+        """InfoGAN's code layout `{"categorical": K, "continuous": C}`; None for other models."""
+        return getattr(self.generator, "codes", None)
+
+    def with_codes(self, z: torch.Tensor, codes: dict[str, Any]) -> torch.Tensor:
+        """`z` with InfoGAN codes fixed (`Generator.with_codes`); DataError for codes the model
+        has not, categories out of range, or the wrong number of values."""
+        layout = self.codes
+        if layout is None:
+            raise DataError(f"model {self.name!r} has no latent codes (InfoGAN only); omit codes")
+        k, c, n = layout["categorical"], layout["continuous"], len(z)
+        for name, size in (("categorical", k), ("continuous", c)):
+            if codes.get(name) is not None and not size:
+                raise DataError(f"model {self.name!r} has no {name} code; omit codes.{name}")
+        cat = codes.get("categorical")
+        if cat is not None:
+            values = [cat] if isinstance(cat, int) else list(cat)
+            if not isinstance(cat, int) and len(values) != n:
+                raise DataError(f"categorical: expected one category or {n}, got {len(values)}")
+            bad = [v for v in values if not 0 <= v < k]
+            if bad:
+                raise DataError(f"categorical: categories must be in 0..{k - 1}, got {bad[:5]}")
+        return self.generator.with_codes(z, codes)
 
     def labels_for(
         self, n: int, seed: int | None, labels: int | Sequence[int] | None

@@ -30,13 +30,25 @@ class _Strict(BaseModel):
     )
 
 
+CodeValue = Annotated[float, Field(ge=-100, le=100)]
+
+
+class Codes(_Strict):
+    """InfoGAN latent codes to fix (models whose model.json has `codes`): `categorical` one
+    category in 0..K-1 for every sample or one per sample; `continuous` C values (`null` keeps
+    that code drawn) or one list of C values per sample. Codes not given are drawn."""
+
+    categorical: int | list[int] | None = None
+    continuous: list[CodeValue | None] | list[list[CodeValue]] | None = None
+
+
 class GenerateRequest(_Strict):
     """Draw `n` samples. `labels` (one class or one per sample) only for conditional models.
 
     `truncation` t redraws latent values beyond ±t (t >= 0.1 keeps the redraw loop short).
     `rejection` keeps only draws the model's saved discriminator finds realistic (discriminator
     rejection sampling; `rejection_quantile` < 1 caps the density ratio); it takes neither
-    truncation nor labels.
+    truncation nor labels. `codes` fixes an InfoGAN model's latent codes (see `Codes`).
     """
 
     model: str = Field(min_length=1, max_length=200)
@@ -47,6 +59,7 @@ class GenerateRequest(_Strict):
     format: Literal["array", "png", "grid"] = "array"
     rejection: bool = False
     rejection_quantile: float = Field(1.0, gt=0, le=1)
+    codes: Codes | None = None
 
 
 class LatentRequest(_Strict):
