@@ -339,6 +339,8 @@ class InfoGANModelConfig:
     d_width: int = 64
     g_depth: int = 2  # mlp only
     d_depth: int = 2  # mlp only
+    q_std: float = 0.0  # fixed std of Q's Gaussian for the continuous codes (0 = learned; 1: MSE)
+    instance_noise: float = 0.0  # std of noise on D's adversarial inputs, annealed to 0 (0 = off)
     d_batch_norm: bool = False  # dcgan only
     spectral_norm: bool = False
     init: str = "default"  # default | dcgan | orthogonal

@@ -11,6 +11,7 @@ import torch
 import gankit
 from gankit.config import load_config
 from gankit.engine import resume, train
+from gankit.engine.callbacks import Callback
 from gankit.engine.checkpoint import load_state
 from gankit.errors import CheckpointError, ConfigError, DataError
 from gankit.generator import load_generator
@@ -64,6 +65,34 @@ def test_information_term_by_hand():
     assert stats["q_cont_nll"] == pytest.approx(nll)
     only_cat, _ = info_loss(q_out[:, :2], cat, cont[:, :0], 2, 1.0, 0.5)
     assert float(only_cat) == pytest.approx(ce)
+
+
+def test_fixed_std_information_term_by_hand():
+    # q_std = 2: Q outputs the mean only. Code 1.5, mean 0.5: NLL = ½ln2π + ln 2 + 1²/(2·4);
+    # code -1, mean 1: NLL = ½ln2π + ln 2 + 2²/8. With q_std = 1 the NLL is ½ln2π + ½(c − μ)².
+    q_out = torch.tensor([[0.0, 0.0, 0.5], [0.0, 0.0, 1.0]])
+    cat, cont = torch.tensor([0, 1]), torch.tensor([[1.5], [-1.0]])
+    loss, stats = info_loss(q_out, cat, cont, 2, lambda_cat=0.0, lambda_cont=1.0, q_std=2.0)
+    const = 0.5 * math.log(2 * math.pi) + math.log(2.0)
+    assert float(loss) == pytest.approx(const + (1 / 8 + 4 / 8) / 2)
+    assert stats["q_cont_nll"] == pytest.approx(float(loss))
+    unit, _ = info_loss(q_out, cat, cont, 2, lambda_cat=0.0, lambda_cont=1.0, q_std=1.0)
+    assert float(unit) == pytest.approx(0.5 * math.log(2 * math.pi) + (0.5 + 2.0) / 2)
+
+
+def test_instance_noise_anneals_to_zero():
+    from gankit.models.infogan import build
+
+    model, _ = build(load_config(RECIPE, [*TINY, "model.instance_noise=0.5"]))
+    x = torch.zeros(1000, 1, 8, 8)
+    state = model.noise.get_state()
+    first = model.instance_noise(x)  # step 0 of 6: std 0.5, drawn from the model's noise RNG
+    model.noise.set_state(state)
+    assert torch.equal(first, 0.5 * torch.randn(x.shape, generator=model.noise))
+    model.step_count = 3  # half way: std 0.25
+    assert float(model.instance_noise(x).std()) == pytest.approx(0.25, rel=0.05)
+    model.step_count = 6
+    assert torch.equal(model.instance_noise(x), x)
 
 
 def test_codes_are_read_from_z():
@@ -147,11 +176,26 @@ def test_codes_in_model_json_must_fit(run, tmp_path):
         load_generator(copy)
 
 
-def test_resume_is_bit_identical(tmp_path):
-    settings = [*TINY, "model.net=mlp", "train.ema=0.9"]
+class StopAt(Callback):
+    """Stops the run after `step` steps (a checkpoint is written there)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step(self, trainer, stats) -> None:
+        trainer.should_stop = trainer.step >= self.step
+
+
+@pytest.mark.parametrize(
+    "options", [[], ["model.net=dcgan", "model.q_std=1", "model.instance_noise=0.3"]]
+)
+def test_resume_is_bit_identical(tmp_path, options):
+    settings = [*TINY, "model.net=mlp", "train.ema=0.9", *options]
     full = train(load_config(RECIPE, settings), tmp_path / "full")
-    part = train(load_config(RECIPE, [*settings, "train.steps=3"]), tmp_path / "part")
-    resumed = resume(part.path, ["train.steps=6"])
+    # stopped at step 3 of 6 (not a 3-step run resumed to 6: instance noise anneals over 6)
+    part = train(load_config(RECIPE, settings), tmp_path / "part", callbacks=[StopAt(3)])
+    assert part.step == 3
+    resumed = resume(part.path)
     a, b = load_state(full.path), load_state(resumed.path)
     for net in ("g", "d", "q"):
         na, nb = a["networks"][net], b["networks"][net]
@@ -161,6 +205,7 @@ def test_resume_is_bit_identical(tmp_path):
         .sample(4, seed=1, codes={"categorical": 2})
         .equal(gankit.load_generator(resumed.path).sample(4, seed=1, codes={"categorical": 2}))
     )
+    assert load_code_classifier(resumed.path).logits(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
 
 
 @pytest.mark.parametrize(
@@ -169,6 +214,8 @@ def test_resume_is_bit_identical(tmp_path):
         (["model.categorical=1"], ">= 2 categories"),
         (["model.categorical=0", "model.continuous=0"], "needs a code"),
         (["model.lambda_cat=-1"], "lambda_cat"),
+        (["model.q_std=-1"], "q_std"),
+        (["model.instance_noise=-0.1"], "instance_noise"),
         (["model.net=resnet"], "model.net"),
         (["data.name=ring"], "model.net=mlp"),
         (["objective.unroll_steps=2"], "unroll_steps"),

@@ -58,10 +58,15 @@ def check_config(cfg) -> None:
         )
     if m.categorical + m.continuous == 0:
         raise ConfigError("model.categorical and model.continuous are both 0: InfoGAN needs a code")
-    if m.noise_dim < 1 or m.q_width < 1 or m.lambda_cat < 0 or m.lambda_cont < 0:
+    if m.noise_dim < 1 or m.q_width < 1 or min(m.lambda_cat, m.lambda_cont) < 0:
         raise ConfigError(
             "model.noise_dim and model.q_width must be >= 1, model.lambda_cat and "
             "model.lambda_cont >= 0"
+        )
+    if not (m.q_std >= 0 and m.instance_noise >= 0):
+        raise ConfigError(
+            f"model.q_std = {m.q_std}, model.instance_noise = {m.instance_noise}: both must be "
+            ">= 0 (0 = learned std, 0 = no instance noise)"
         )
     if cfg.objective.unroll_steps > 0:
         raise ConfigError("objective.unroll_steps: not available for model.family = infogan")
@@ -110,12 +115,14 @@ def feature_dim(d: nn.Module) -> int:
     return int(layer.in_features)
 
 
-def q_head(features: int, width: int, categorical: int, continuous: int) -> nn.Sequential:
-    """Q's head: K categorical logits, then C means and C log-stds."""
+def q_head(
+    features: int, width: int, categorical: int, continuous: int, fixed_std: bool = False
+) -> nn.Sequential:
+    """Q's head: K categorical logits, then C means and (unless the std is fixed) C log-stds."""
     return nn.Sequential(
         nn.Linear(features, width),
         nn.LeakyReLU(0.2),
-        nn.Linear(width, categorical + 2 * continuous),
+        nn.Linear(width, categorical + (1 if fixed_std else 2) * continuous),
     )
 
 
@@ -132,11 +139,15 @@ def info_loss(
     categorical: int,
     lambda_cat: float,
     lambda_cont: float,
+    q_std: float = 0.0,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """λ_cat × CE(Q's logits, c_cat) + λ_cont × Gaussian NLL(c_cont | Q's mean, std).
 
-    Minimising it maximises the bound L_I = H(c) − (CE + NLL): the stats report the categorical
-    part of the bound, `info_cat` = log K − CE (≤ I(c_cat; G(z, c)), in nats), and the NLL.
+    The std is Q's output (`q_out` holds C means then C log-stds) or, with `q_std` > 0, fixed
+    (`q_out` holds the C means only; q_std = 1 is the paper's unit-variance factored Gaussian,
+    whose NLL is half the squared error plus a constant). Minimising the loss maximises the
+    bound L_I = H(c) − (CE + NLL): the stats report the categorical part of the bound,
+    `info_cat` = log K − CE (≤ I(c_cat; G(z, c)), in nats), and the NLL.
     """
     c = cont.shape[1]
     loss = q_out.new_zeros(())
@@ -147,7 +158,10 @@ def info_loss(
         stats["info_cat"] = math.log(categorical) - float(ce.detach())
     if c:
         mean = q_out[:, categorical : categorical + c].float()
-        log_std = q_out[:, categorical + c :].float().clamp(*LOG_STD_RANGE)
+        if q_std > 0:
+            log_std = torch.full_like(mean, math.log(q_std))
+        else:
+            log_std = q_out[:, categorical + c :].float().clamp(*LOG_STD_RANGE)
         nll = 0.5 * math.log(2 * math.pi) + log_std + 0.5 * ((cont - mean) / log_std.exp()) ** 2
         nll = nll.sum(1).mean()
         loss = loss + lambda_cont * nll
@@ -171,8 +185,9 @@ class InfoGAN(GAN):
         self.networks = {
             "g": build_generator(self.arch),
             "d": d,
-            "q": q_head(feature_dim(d), m.q_width, m.categorical, m.continuous),
+            "q": q_head(feature_dim(d), m.q_width, m.categorical, m.continuous, m.q_std > 0),
         }
+        self.step_count = 0  # finished steps: the instance-noise schedule reads it
         self.objective = build_objective(cfg.objective)
         self.latent_dim, self.batch_size = self.arch["latent_dim"], cfg.train.batch_size
         self.noise = torch.Generator().manual_seed(cfg.train.seed + 1)
@@ -207,7 +222,20 @@ class InfoGAN(GAN):
         m = self.cfg.model
         q_out = self.live["q"](body_features(self.live["d"], x))
         cat, cont = split_codes(z, self.categorical, self.continuous)
-        return info_loss(q_out, cat, cont.float(), self.categorical, m.lambda_cat, m.lambda_cont)
+        return info_loss(
+            q_out, cat, cont.float(), self.categorical, m.lambda_cat, m.lambda_cont, m.q_std
+        )
+
+    def instance_noise(self, x: torch.Tensor) -> torch.Tensor:
+        """`x` plus Gaussian noise of std model.instance_noise × (1 − step / train.steps), what
+        D's adversarial term sees (Sønderby et al. 2017; Arjovsky & Bottou 2017): real and
+        generated distributions overlap early on, so D cannot separate them perfectly.
+        Q reads the clean samples."""
+        std = self.cfg.model.instance_noise * max(0.0, 1 - self.step_count / self.cfg.train.steps)
+        if std <= 0:
+            return x
+        noise = torch.randn(x.shape, generator=self.noise).to(device=x.device, dtype=x.dtype)
+        return x + std * noise
 
     def training_step(self, batches: Batches, optimizers) -> dict[str, float]:
         """k D updates (adversarial loss + λ L_I for Q's head and D's body), then one G update
@@ -222,16 +250,21 @@ class InfoGAN(GAN):
             with torch.no_grad(), self.autocast():
                 fake = g(z)
             with self.autocast():
-                loss_d, stats = self.objective.discriminator_loss(d, real, fake)
+                loss_d, stats = self.objective.discriminator_loss(
+                    d, self.instance_noise(real), self.instance_noise(fake)
+                )
                 info_d, _ = self._info(fake, z)
             update(loss_d + info_d, optimizers["d"], iter(d_params), clip)
             self.objective.after_discriminator_step(self.networks["d"])
         z = self.latent(batches)
         with self.autocast():
             fake = g(z)
-            loss_g = self.objective.generator_loss(d, fake, real)
+            loss_g = self.objective.generator_loss(
+                d, self.instance_noise(fake), self.instance_noise(real)
+            )
             info_g, info_stats = self._info(fake, z)
         update(loss_g + info_g, optimizers["g"], self.networks["g"].parameters(), clip)
+        self.step_count += 1
         return {
             "loss_d": float(loss_d.detach()),
             "loss_g": float(loss_g.detach()),
@@ -239,6 +272,13 @@ class InfoGAN(GAN):
             **stats,
             **info_stats,
         }
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "step_count": self.step_count}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.step_count = int(state.get("step_count", 0))
 
     def spec(self) -> dict[str, Any]:
         """The GAN's model.json contents with the code layout and Q's head."""
@@ -251,6 +291,7 @@ class InfoGAN(GAN):
             "continuous": m.continuous,
             "noise_dim": m.noise_dim,
             "q_width": m.q_width,
+            "q_std": m.q_std,
             "layout": "z = [categorical slots (argmax = category), continuous codes, noise]",
             "prior": "categorical uniform over K; continuous N(0, 1) each",
         }
@@ -298,7 +339,10 @@ def load_code_classifier(path: Any) -> CodeClassifier:
         raise CheckpointError(f"{path}: not an InfoGAN with a categorical code (no 'codes')")
     arch = spec["architecture"]
     d = build_discriminator(arch)
-    q = q_head(feature_dim(d), int(codes["q_width"]), codes["categorical"], codes["continuous"])
+    fixed = float(codes.get("q_std", 0.0)) > 0
+    q = q_head(
+        feature_dim(d), int(codes["q_width"]), codes["categorical"], codes["continuous"], fixed
+    )
     try:
         d.load_state_dict(_under(tensors, DISCRIMINATOR_PREFIX))
         q.load_state_dict(_under(tensors, Q_PREFIX))
