@@ -250,8 +250,11 @@ def export_generator(
     quantize: bool = False,
     prune: float = 0.0,
     exporter: str = "dynamo",
+    loader: Any = None,
 ) -> dict[str, Any]:
-    """Export a generator (image or toy) to ONNX; `prune` needs `out` (the original is kept)."""
+    """Export a generator (image or toy) to ONNX; `prune` needs `out` (the original is kept).
+    `loader` (directory -> `gankit.generator.Generator`) reads kinds other than the plain
+    generators (ProGAN)."""
     import gankit
 
     src = Path(model_dir)
@@ -261,7 +264,7 @@ def export_generator(
             "--prune changes the weights; give --out DIR so the original model is kept"
         )
     dst = Path(out) if out is not None else src
-    generator = gankit.load_generator(src)
+    generator = (loader or gankit.load_generator)(src)
     module = generator.module
     report: dict[str, Any] = {"model_dir": str(dst)}
     if prune:
@@ -294,7 +297,7 @@ def export_generator(
 
 
 def _write_copy(
-    src: Path, dst: Path, spec: dict[str, Any], module: nn.Module, prune: float
+    src: Path, dst: Path, spec: dict[str, Any], module: nn.Module | None, prune: float
 ) -> dict[str, Any]:
     """Put the model in `dst` (pruned weights with a clean spec, or a plain copy); its spec."""
     dst.mkdir(parents=True, exist_ok=True)
@@ -341,6 +344,137 @@ def _entry(
         "outputs": [output],
         "parity_max_abs": error,
     }
+
+
+# ------------------------------------------------------------- ProGAN, BiGAN, CycleGAN
+
+CYCLEGAN_FILES = {"a2b": "model.a2b.onnx", "b2a": "model.b2a.onnx"}
+ENCODER_FILE = "model.encoder.onnx"
+
+
+def export_progan(
+    model_dir: str | Path,
+    out: str | Path | None = None,
+    quantize: bool = False,
+    prune: float = 0.0,
+    exporter: str = "dynamo",
+) -> dict[str, Any]:
+    """Export a ProGAN's generator at its saved stage and fade-in alpha (z -> images at the
+    final resolution, what `load_progan` samples with) as `model.onnx`, checked for parity.
+    No `prune`: the saved weights are G's blocks, the exported module wraps them."""
+    if prune:
+        raise ConfigError("--prune is not available for a ProGAN; export it without --prune")
+    from gankit.models.progan import load_progan
+
+    return export_generator(model_dir, out, quantize, 0.0, exporter, loader=load_progan)
+
+
+def _copy_dir(src: Path, out: str | Path | None) -> tuple[Path, dict[str, Any]]:
+    """The directory to export into (`out`, a verified copy of `src`, or `src`) and its spec."""
+    spec = verify_model_dir(src)
+    dst = Path(out) if out is not None else src
+    if dst != src:
+        spec = _write_copy(src, dst, spec, None, 0.0)
+    return dst, spec
+
+
+def _checked_inputs_parity(
+    module: nn.Module, path: Path, inputs: tuple[torch.Tensor, ...], names: tuple[str, ...]
+) -> float:
+    """Max abs ONNX-vs-PyTorch error on `inputs`; over PARITY_TOL the file is deleted and
+    the export refused."""
+    with torch.inference_mode():
+        expected = module.eval()(*inputs).float().numpy()
+    feed = {name: t.numpy() for name, t in zip(names, inputs, strict=True)}
+    error = float(np.abs(ort_session(path).run(None, feed)[0] - expected).max())
+    if not error <= PARITY_TOL:
+        path.unlink(missing_ok=True)
+        raise CheckpointError(f"{path}: ONNX output differs from PyTorch by {error:.2e}")
+    return error
+
+
+def _images(n: int, shape: tuple[int, ...], seed: int) -> torch.Tensor:
+    """n seeded inputs in [-1, 1] (pixels of an image model; points of a toy one are as good)."""
+    return torch.rand(n, *shape, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+
+
+def export_cyclegan(
+    model_dir: str | Path,
+    out: str | Path | None = None,
+    quantize: bool = False,
+    prune: float = 0.0,
+    exporter: str = "dynamo",
+) -> dict[str, Any]:
+    """Export both CycleGAN generators, `model.a2b.onnx` (G: A -> B) and `model.b2a.onnx`
+    (F: B -> A), input `x` [n, C, H, W] in [-1, 1], output `translated`; each checked for
+    parity on seeded images and recorded in model.json as `onnx_a2b` / `onnx_b2a`."""
+    if prune or quantize:
+        raise ConfigError("CycleGAN export supports neither --prune nor --quantize")
+    from gankit.models.cyclegan import DIRECTIONS, load_cyclegan
+
+    dst, spec = _copy_dir(Path(model_dir), out)
+    model = load_cyclegan(dst)
+    report: dict[str, Any] = {"model_dir": str(dst)}
+    for direction, name in CYCLEGAN_FILES.items():
+        net = _baked(model.nets[DIRECTIONS[direction]])
+        path = _write_onnx(
+            net, (_images(2, model.shape, 0),), dst / name, ("x",), "translated", exporter
+        )
+        error = _checked_inputs_parity(net, path, (_images(16, model.shape, 1),), ("x",))
+        spec[f"onnx_{direction}"] = _entry(path, exporter, error, ("x",), "translated")
+        report.update({f"onnx_{direction}": str(path), f"parity_max_abs_{direction}": error})
+    report["parity_max_abs"] = max(report["parity_max_abs_a2b"], report["parity_max_abs_b2a"])
+    write_spec(dst, spec)  # re-sealed: spec_sha256 covers the new entries
+    return report
+
+
+class _EncoderMean(nn.Module):
+    """x -> the encoder's mean code mu(x): a BiGAN's deterministic code (`encode`)."""
+
+    def __init__(self, enc: nn.Module) -> None:
+        super().__init__()
+        self.enc = enc
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.enc(x)[0]
+
+
+def export_bigan(
+    model_dir: str | Path,
+    out: str | Path | None = None,
+    quantize: bool = False,
+    prune: float = 0.0,
+    exporter: str = "dynamo",
+) -> dict[str, Any]:
+    """Export a BiGAN: its generator (z -> samples, as a VAE's decoder) as `model.onnx` and its
+    encoder (x -> mu(x)) as `model.encoder.onnx` (input `x`, output `z`), each checked for
+    parity and recorded in model.json (`onnx`, `onnx_encoder`); `quantize` adds the int8
+    generator. No `prune`: encoder and generator share the weights file."""
+    if prune:
+        raise ConfigError("--prune is not available for a BiGAN (its encoder shares the file)")
+    from gankit.models.bigan import load_bigan
+    from gankit.models.vae import DecoderMean
+
+    dst, spec = _copy_dir(Path(model_dir), out)
+    bigan = load_bigan(dst)
+    g, latent = DecoderMean(bigan).eval(), bigan.latent_dim
+    path = export_onnx(g, latent, dst / ONNX_FILE, exporter)
+    error = _checked_parity(g, path, latent)
+    spec["onnx"] = _entry(path, exporter, error)
+    report: dict[str, Any] = {"model_dir": str(dst), "onnx": str(path), "parity_max_abs": error}
+    enc, shape = _EncoderMean(bigan.enc).eval(), tuple(bigan.output_shape)
+    enc_path = _write_onnx(enc, (_images(2, shape, 0),), dst / ENCODER_FILE, ("x",), "z", exporter)
+    enc_error = _checked_inputs_parity(enc, enc_path, (_images(16, shape, 1),), ("x",))
+    spec["onnx_encoder"] = _entry(enc_path, exporter, enc_error, ("x",), "z")
+    report.update(onnx_encoder=str(enc_path), encoder_parity_max_abs=enc_error)
+    if quantize:
+        int8 = quantize_int8(path, dst / INT8_FILE)
+        spec["onnx_int8"] = _entry(
+            int8, "onnxruntime.quantize_dynamic(QInt8)", parity(g, int8, latent)
+        )
+        report.update(onnx_int8=str(int8), int8_max_abs=spec["onnx_int8"]["parity_max_abs"])
+    write_spec(dst, spec)  # re-sealed: spec_sha256 covers the new entries
+    return report
 
 
 # --------------------------------------------------------------------------- imputers

@@ -200,7 +200,7 @@ KINDS[BIGAN_KIND] = Kind(
     "gankit.models.bigan:load_bigan",
     "gankit.serve.models:serve_bigan",
     (*_GEN_REQUESTS, "EncodeRequest"),
-    None,
+    "gankit.export:export_bigan",
     frozenset({"image", "encoder"}),
 )
 
@@ -223,6 +223,7 @@ KINDS[CYCLEGAN_KIND] = Kind(
     "gankit.models.cyclegan:load_cyclegan",
     "gankit.serve.models:serve_cyclegan",
     ("TranslateRequest",),
+    "gankit.export:export_cyclegan",
     tags=frozenset({"image", "translation"}),
 )
 KINDS[PROGAN_KIND] = Kind(
@@ -230,6 +231,7 @@ KINDS[PROGAN_KIND] = Kind(
     "gankit.models.progan:load_progan",
     "gankit.models.progan:serve_progan",
     _GEN_REQUESTS,
+    "gankit.export:export_progan",
     tags=frozenset({"generator", "image"}),
 )
 

@@ -344,9 +344,16 @@ def load_progan(path: str | os.PathLike, device: Any = "cpu"):
 
 
 def serve_progan(directory: Any, spec: dict[str, Any], options: Any):
-    """The service's adapter: a ProGAN behind the generate, latent and decode routes (torch)."""
-    from gankit.serve.models import GeneratorModel, _name
+    """The service's adapter: a ProGAN behind the generate, latent and decode routes (torch, or
+    ONNX Runtime on the `model.onnx` of `gankit export`, as plain generators)."""
+    from gankit.serve.models import GeneratorModel, _name, verified_onnx
 
-    if options.runtime in ("onnx", "onnx-int8"):
-        raise CheckpointError(f"{directory}: a ProGAN has no ONNX export; serve it with torch")
-    return GeneratorModel(_name(directory, spec), load_progan(directory), directory)
+    model = GeneratorModel(_name(directory, spec), load_progan(directory), directory)
+    runtime = options.runtime
+    if runtime == "auto":
+        runtime = "onnx" if "onnx" in spec else "torch"
+    if runtime in ("onnx", "onnx-int8"):
+        key = "onnx" if runtime == "onnx" else "onnx_int8"
+        model.use_onnx(verified_onnx(directory, spec, key), options.threads)
+        model.runtime = runtime
+    return model
