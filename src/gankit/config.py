@@ -335,12 +335,12 @@ class InfoGANModelConfig:
     lambda_cat: float = 1.0  # λ of the categorical code's term of the bound
     lambda_cont: float = 0.1  # λ of the continuous codes' term
     q_width: int = 128  # hidden units of Q's head
+    q_std: float = 0.0  # fixed std of Q's Gaussian for the continuous codes (0 = learned; 1: MSE)
+    instance_noise: float = 0.0  # std of noise on D's adversarial inputs, annealed to 0 (0 = off)
     g_width: int = 64
     d_width: int = 64
     g_depth: int = 2  # mlp only
     d_depth: int = 2  # mlp only
-    q_std: float = 0.0  # fixed std of Q's Gaussian for the continuous codes (0 = learned; 1: MSE)
-    instance_noise: float = 0.0  # std of noise on D's adversarial inputs, annealed to 0 (0 = off)
     d_batch_norm: bool = False  # dcgan only
     spectral_norm: bool = False
     init: str = "default"  # default | dcgan | orthogonal
@@ -365,6 +365,7 @@ class SSGANModelConfig:
     input_noise: float = 0.3  # std of the Gaussian noise on D's input (train mode only)
     hidden_noise: float = 0.5  # ... and on the input of every further layer
     unsupervised_weight: float = 1.0  # weight of the GAN term in D's loss
+    classifier_ema: float = 0.0  # EMA decay of D's weights; the exported classifier (0 = off)
     init: str = "default"  # default | dcgan | orthogonal
 
 

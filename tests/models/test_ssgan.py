@@ -136,8 +136,26 @@ def test_supervised_baseline_fits_its_labels():
     assert clf.score(x.numpy(), y.numpy()) >= 0.9
 
 
-def test_resume_is_bit_identical(tmp_path):
-    settings = [*TINY, "train.ema=0.9"]
+def test_classifier_average_by_hand():
+    import contextlib
+
+    from gankit.engine.model import Batches
+    from gankit.models.ssgan import build
+
+    model, provider = build(load_config(RECIPE, [*TINY, "model.classifier_ema=0.9"]))
+    model.attach(torch.device("cpu"), lambda net: net, contextlib.nullcontext)
+    before = {k: v.clone() for k, v in model.networks["d"].state_dict().items()}
+    model.training_step(Batches(lambda: provider.batch(0)), model.configure_optimizers())
+    after = model.networks["d"].state_dict()
+    average = model.classifier().state_dict()
+    assert not torch.equal(after["head.weight"], before["head.weight"])
+    for k in before:  # one D update: θ̄ = 0.9 θ0 + 0.1 θ1
+        assert torch.allclose(average[k], 0.9 * before[k] + 0.1 * after[k], atol=1e-7)
+
+
+@pytest.mark.parametrize("options", [[], ["model.classifier_ema=0.9"]])
+def test_resume_is_bit_identical(tmp_path, options):
+    settings = [*TINY, "train.ema=0.9", *options]
     full = train(load_config(RECIPE, settings), tmp_path / "full")
     part = train(load_config(RECIPE, [*settings, "train.steps=3"]), tmp_path / "part")
     resumed = resume(part.path, ["train.steps=6"])
@@ -149,6 +167,15 @@ def test_resume_is_bit_identical(tmp_path):
     assert np.array_equal(
         load_classifier(full.path).predict_proba(x), load_classifier(resumed.path).predict_proba(x)
     )
+    if options:  # the exported classifier is D's average, and the average resumes exactly
+        average = a["model"]["classifier_average"]
+        assert all(torch.equal(average[k], b["model"]["classifier_average"][k]) for k in average)
+        net = load_classifier(full.path).net.state_dict()
+        assert all(torch.equal(net[k], average[k]) for k in net)
+        assert not torch.equal(net["head.weight"], a["networks"]["d"]["head.weight"])
+    else:
+        with pytest.raises(CheckpointError, match="classifier_ema=0"):
+            resume(part.path, ["train.steps=9", "model.classifier_ema=0.9"])
 
 
 @pytest.mark.parametrize(
@@ -159,6 +186,7 @@ def test_resume_is_bit_identical(tmp_path):
         (["model.labels_per_class=1000"], "labels_per_class = 1000"),
         (["model.d_widths=[]"], "at least one layer"),
         (["model.input_noise=-0.1"], "input_noise"),
+        (["model.classifier_ema=1"], "classifier_ema"),
         (["objective.r1=1.0"], "objective.r1 is not used"),
         (["model.net=resnet"], "model.net"),
     ],

@@ -12,9 +12,11 @@ on a few labelled samples and the unlabelled rest; G minimises feature matching:
 difference of the mean last-hidden features of D on a real and a generated batch (§3.1).
 
 D is an MLP with Gaussian noise on the input of every layer (train mode only), as in the paper's
-MNIST model; G is a `gankit.nets` MLP or DCGAN generator. The run writes an `image-generator`
-model directory (G samples as usual) with D under `auxiliary.classifier.`: `load_classifier`
-turns it into a standalone classifier with `predict` and `predict_proba`.
+MNIST model; G is a `gankit.nets` MLP or DCGAN generator. With `model.classifier_ema` > 0 an
+exponential moving average of D's weights (Polyak averaging) is kept beside D and is the
+classifier the run exports; the game itself always uses the live D. The run writes an
+`image-generator` model directory (G samples as usual) with D under `auxiliary.classifier.`:
+`load_classifier` turns it into a standalone classifier with `predict` and `predict_proba`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gankit.engine.ema import EMA
 from gankit.engine.model import Batch, Batches, update
 from gankit.errors import CheckpointError, ConfigError, DataError
 from gankit.generator import AUXILIARY_PREFIX, GENERATOR_KINDS
@@ -66,6 +69,11 @@ def build(cfg) -> tuple[SSGAN, SemiSupervisedBatches]:
         )
     if min(m.input_noise, m.hidden_noise, m.unsupervised_weight) < 0:
         raise ConfigError("model.input_noise, hidden_noise, unsupervised_weight must be >= 0")
+    if not 0 <= m.classifier_ema < 1:
+        raise ConfigError(
+            f"model.classifier_ema = {m.classifier_ema}: the EMA decay must be in [0, 1) "
+            "(0 = off; 0.999 typical)"
+        )
     labelled = choose_labelled(dataset.labels, m.num_classes, m.labels_per_class, m.label_seed)
     batches = SemiSupervisedBatches(
         dataset.x, dataset.labels, labelled, cfg.train.batch_size, m.labelled_batch, cfg.train.seed
@@ -224,6 +232,7 @@ class SSGAN(GAN):
         d = build_classifier(self.classifier_spec)
         init_weights(d, m.init)
         self.networks = {"g": build_generator(self.arch), "d": d}
+        self.classifier_average = EMA(d, m.classifier_ema) if m.classifier_ema > 0 else None
         self.latent_dim, self.batch_size = m.latent_dim, cfg.train.batch_size
         self.noise = torch.Generator().manual_seed(cfg.train.seed + 1)
         self.fixed_noise = torch.randn(
@@ -246,6 +255,8 @@ class SSGAN(GAN):
                 sup = supervised_loss(lab_logits, y_lab)
                 unsup = unsupervised_loss(d(real)[0], d(fake)[0])
             update(sup + weight * unsup, optimizers["d"], self.networks["d"].parameters(), clip)
+            if self.classifier_average is not None:
+                self.classifier_average.update(self.networks["d"])
         with self.autocast():
             with torch.no_grad():
                 real_features = d(real)[1]
@@ -260,11 +271,32 @@ class SSGAN(GAN):
             "labelled_accuracy": accuracy,
         }
 
+    def attach(self, device, wrap, autocast) -> None:
+        """The engine's attach, and the classifier's average on the same device."""
+        super().attach(device, wrap, autocast)
+        if self.classifier_average is not None:
+            self.classifier_average.shadow.to(device)
+
+    def classifier(self) -> NoisyClassifier:
+        """The classifier the run exports: D's average when `model.classifier_ema` > 0."""
+        average = self.classifier_average
+        return self.networks["d"] if average is None else average.shadow
+
     def state_dict(self) -> dict[str, Any]:
-        return {"noise": self.noise.get_state()}
+        state: dict[str, Any] = {"noise": self.noise.get_state()}
+        if self.classifier_average is not None:
+            state["classifier_average"] = self.classifier_average.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.noise.set_state(state["noise"])
+        if self.classifier_average is not None:
+            if "classifier_average" not in state:
+                raise CheckpointError(
+                    "the checkpoint has no classifier average; resume it with "
+                    "model.classifier_ema=0, as it was trained"
+                )
+            self.classifier_average.load_state_dict(state["classifier_average"])
 
     def spec(self) -> dict[str, Any]:
         """The GAN's model.json contents with the classifier and its labels."""
@@ -273,9 +305,10 @@ class SSGAN(GAN):
         return {**super().spec(), "classifier": {**self.classifier_spec, "labels": labels}}
 
     def export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        """G (its EMA when kept) and the classifier under `auxiliary.classifier.`."""
+        """G (its EMA when kept) and the classifier (D's average when kept) under
+        `auxiliary.classifier.`."""
         weights = dict(self.sampling_network("g").state_dict())
-        d = self.networks["d"].state_dict()
+        d = self.classifier().state_dict()
         weights.update({CLASSIFIER_PREFIX + k: v for k, v in d.items()})
         return weights, self.spec()
 
@@ -364,7 +397,7 @@ def train_supervised(
     seed: int = 0,
 ) -> SemiSupervisedClassifier:
     """The same classifier network trained on labelled samples alone (cross-entropy, the
-    config's optimizer and labelled batch size): the baseline SSGAN must beat."""
+    config's optimizer, labelled batch size and classifier EMA): the baseline SSGAN must beat."""
     from gankit.data.source import BatchSampler
 
     torch.manual_seed(seed)
@@ -380,7 +413,10 @@ def train_supervised(
     t = train_cfg
     opt = make_optimizer(t.optimizer, net.parameters(), t.lr_d, t.betas, t.momentum)
     sampler = BatchSampler(len(x), min(model_cfg.labelled_batch, len(x)), seed)
+    average = EMA(net, model_cfg.classifier_ema) if model_cfg.classifier_ema > 0 else None
     for i in range(steps):
         idx = sampler.indices(i)
         update(supervised_loss(net(x[idx])[0], y[idx]), opt)
-    return SemiSupervisedClassifier(net, spec)
+        if average is not None:
+            average.update(net)
+    return SemiSupervisedClassifier(net if average is None else average.shadow, spec)
