@@ -181,6 +181,9 @@ class ConditionalModelConfig:
     spectral_norm: bool = False
     init: str = "default"  # default | dcgan | orthogonal
     d_batch_norm: bool = False
+    # self-conditioned GAN (Liu et al. 2020): labels are k-means clusters of the data
+    # (num_classes of them), not the data's own; sampling draws clusters by their share
+    self_conditioned: bool = False
 
 
 @dataclass
@@ -192,6 +195,7 @@ class ConditionalMLPModelConfig(ConditionalModelConfig):
     d_depth: int = 2
     g_activation: str = "relu"
     g_output: str = "tanh"  # tanh | sigmoid | none
+    d_maxout_pieces: int = 0  # 0: leaky-ReLU D layers; k >= 1: maxout units of k pieces
 
 
 @dataclass
@@ -490,6 +494,7 @@ NON_NEGATIVE = {
     "objective.ada_target",
     "model.latent_categories",
     "model.class_weight",
+    "model.d_maxout_pieces",
 }
 # upper bounds: a mistyped size must be a clear error, not a multi-GB allocation
 AT_MOST = {
@@ -500,6 +505,7 @@ AT_MOST = {
     "model.d_depth": 64,
     "model.pack": 64,
     "model.maxout_pieces": 64,
+    "model.d_maxout_pieces": 64,
     "model.latent_categories": 1 << 16,
     "model.num_classes": 1 << 20,  # as gankit.generator bounds model.json's num_classes
     "train.batch_size": 1 << 20,

@@ -106,6 +106,13 @@ class Generator:
         return int(k) if k else None
 
     @property
+    def class_prior(self) -> torch.Tensor | None:
+        """The class shares labels are drawn from when none are given (a self-conditioned
+        model's cluster proportions); None: uniform."""
+        prior = self.spec.get("class_prior")
+        return None if prior is None else torch.tensor(prior, dtype=torch.float64)
+
+    @property
     def codes(self) -> dict[str, int] | None:
         """InfoGAN's latent codes `{"categorical": K, "continuous": C}` (z is [K slots whose
         argmax is the category, C codes ~ N(0, 1), noise]); None for other generators."""
@@ -212,7 +219,8 @@ class Generator:
 
         `labels` (class-conditional generators only): one class for every sample, or one per
         sample; classes must lie in 0..num_classes-1 (DataError otherwise). Without labels a
-        conditional generator draws classes uniformly, reproducibly for a seed.
+        conditional generator draws classes uniformly (a self-conditioned one by its
+        `class_prior`), reproducibly for a seed.
 
         `codes` (InfoGAN generators only, see `with_codes`): fix the categorical code and/or the
         continuous codes, e.g. `{"categorical": 3, "continuous": [0.5, None]}`.
@@ -223,7 +231,7 @@ class Generator:
             return self.decode(self.with_codes(self.sample_latent(n, seed, truncation), codes))
         if self.num_classes is not None and not rejection:
             _check_count(n, math.prod(self.output_shape))
-            labels = resolve_labels(labels, n, self.num_classes, seed)
+            labels = resolve_labels(labels, n, self.num_classes, seed, self.class_prior)
         if rejection:
             if truncation is not None or labels is not None:
                 raise DataError("rejection sampling takes neither truncation nor labels")
@@ -336,12 +344,21 @@ def _continuous_codes(values: Any, drawn: torch.Tensor) -> torch.Tensor:
     return t
 
 
-def resolve_labels(labels: Any, n: int, num_classes: int, seed: int | None = None) -> torch.Tensor:
+def resolve_labels(
+    labels: Any,
+    n: int,
+    num_classes: int,
+    seed: int | None = None,
+    prior: torch.Tensor | None = None,
+) -> torch.Tensor:
     """The `[n]` int64 classes of a conditional draw, checked (DataError names the problem).
 
     `labels` is one class (broadcast to every sample), a sequence or 1-d tensor of `n`
-    classes, or None: classes drawn uniformly, from `seed` when given (the service draws them
-    the same way)."""
+    classes, or None: classes drawn uniformly — or by `prior` (the class shares of a
+    self-conditioned model) — from `seed` when given (the service draws them the same way)."""
+    if labels is None and prior is not None:
+        gen = None if seed is None else torch.Generator().manual_seed(seed ^ 0x5EED)
+        return torch.multinomial(prior.double(), n, replacement=True, generator=gen)
     if labels is None:
         if seed is None:
             return torch.randint(0, num_classes, (n,))
@@ -368,6 +385,24 @@ def resolve_labels(labels: Any, n: int, num_classes: int, seed: int | None = Non
     if len(bad):
         raise DataError(f"labels must be classes in 0..{num_classes - 1}, got {bad[:5].tolist()}")
     return y.contiguous()
+
+
+def check_class_prior(where: str, prior: Any, num_classes: int | None) -> None:
+    """CheckpointError unless model.json's `class_prior` is K non-negative numbers summing to 1."""
+    ok = (
+        num_classes is not None
+        and isinstance(prior, list)
+        and len(prior) == num_classes
+        and all(isinstance(p, int | float) and not isinstance(p, bool) for p in prior)
+    )
+    if ok:
+        t = torch.tensor(prior, dtype=torch.float64)
+        ok = bool(torch.isfinite(t).all() and (t >= 0).all() and abs(float(t.sum()) - 1) < 1e-6)
+    if not ok:
+        raise CheckpointError(
+            f"{where}: class_prior must be num_classes ({num_classes!r}) non-negative numbers "
+            "summing to 1"
+        )
 
 
 def _check_count(n: object, values_per_sample: int = 1) -> None:
@@ -402,6 +437,8 @@ def check_generator_spec(path: str | os.PathLike, spec: dict[str, Any]) -> None:
             f"{where}: num_classes is {classes!r} but the architecture says "
             f"{arch.get('num_classes')!r}"
         )
+    if "class_prior" in spec:  # a self-conditioned model's cluster shares
+        check_class_prior(where, spec["class_prior"], classes)
     labels = None if classes is None else torch.zeros(2, dtype=torch.long, device="meta")
     conditional = () if labels is None else (labels,)
     shape = data.get("shape")

@@ -123,6 +123,8 @@ def sample_trainer(
     Without `rejection` the first n draws of the seeded noise are the samples (acceptance None).
     """
     model = trainer.model
+    if getattr(model, "num_classes", None) and not rejection:  # a class-conditional G: the
+        return model.sample(n, seed=seed), None  # model draws the labels (and noise from seed)
     net, cfg = model.sampling_network("g"), model.cfg
     device = trainer.device
     net.eval()

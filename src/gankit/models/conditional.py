@@ -45,6 +45,10 @@ def build(cfg, model_class: type | None = None) -> tuple[ConditionalGAN, Any]:
             f"models (model.family = {cfg.model.family!r}); set it to 0"
         )
     dataset = load_dataset(cfg.data)
+    if getattr(cfg.model, "self_conditioned", False):  # k-means labels (Liu et al. 2020)
+        from gankit.models import selfcond
+
+        return selfcond.build(cfg, dataset, model_class)
     check_labels(dataset, cfg.model.num_classes, cfg.model.family)
     return (model_class or ConditionalGAN)(cfg, dataset), TensorBatches(
         dataset, cfg.train.batch_size, cfg.train.seed

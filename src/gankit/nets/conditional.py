@@ -28,7 +28,13 @@ from torch import nn
 
 from gankit.errors import ConfigError
 from gankit.nets.dcgan import DCGANDiscriminator, _stages
-from gankit.nets.layers import activation, apply_spectral_norm, init_weights, output_activation
+from gankit.nets.layers import (
+    Maxout,
+    activation,
+    apply_spectral_norm,
+    init_weights,
+    output_activation,
+)
 
 CONDITIONAL_FAMILIES = ("cdcgan", "cmlp", "biggan")  # biggan: gankit.nets.biggan
 CONDITIONINGS = ("projection", "acgan", "tac")
@@ -214,8 +220,12 @@ def build_conditional_discriminator(spec: dict[str, Any]) -> nn.Module:
     elif family == "cmlp":
         layers: list[nn.Module] = [_Flatten()]
         width = math.prod(spec["data_shape"])
+        pieces = int(spec.get("d_maxout_pieces", 0))  # maxout units (PacGAN's toy D) or not
         for _ in range(int(spec.get("d_depth", 2))):
-            layers += [nn.Linear(width, spec["d_width"]), activation("leaky_relu")]
+            if pieces:
+                layers.append(Maxout(width, spec["d_width"], pieces))
+            else:
+                layers += [nn.Linear(width, spec["d_width"]), activation("leaky_relu")]
             width = spec["d_width"]
         body, features = nn.Sequential(*layers), width
     else:
