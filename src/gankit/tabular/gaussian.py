@@ -316,3 +316,158 @@ def draw_mixture_parameters(
         torch.tensor(np.stack(new_mus), dtype=dtype),
         torch.tensor(np.stack(new_sigmas), dtype=dtype),
     )
+
+
+# ------------------------------------------------------------ self-masking missingness (MNAR)
+# Under self-masking an entry's chance to be missing depends on its own value:
+# P(m_j = 1 | x) = sigmoid(a_j x_j + b_j) (m = 1: missing). The likelihood of a row is
+# p(x_o, m) = integral p(x_o, x_m) prod_j P(m_j | x_j) dx_m, so the distribution of the missing
+# block given the observed one is the mixture's conditional *tilted* by the mechanism:
+# p(x_m | x_o, m) ~ p(x_m | x_o) prod_{j missing} sigmoid(a_j x_j + b_j). As in not-MIWAE
+# (Ipsen, Mattei & Frellsen, ICLR 2021) the mechanism is modelled jointly with the data; here
+# the data model is the Gaussian mixture and the fit a Monte-Carlo EM: draw the missing block
+# from the mixture's conditional, weight each draw by the mechanism (self-normalised importance
+# sampling), resample, refit the per-column logistic mechanism and the mixture on the completed
+# rows, repeat.
+
+
+def self_masking_logweight(
+    samples: torch.Tensor, mask: torch.Tensor, mechanism: torch.Tensor
+) -> torch.Tensor:
+    """log prod_{j missing} sigmoid(a_j x_j + b_j) per draw (S, n); mechanism = [a; b] (2, d)."""
+    logits = samples * mechanism[0] + mechanism[1]
+    return ((1.0 - mask) * torch.nn.functional.logsigmoid(logits)).sum(-1)
+
+
+def tilted_samples(
+    x: torch.Tensor,
+    mask: torch.Tensor,
+    mixture: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    mechanism: torch.Tensor,
+    n_samples: int,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`n_samples` importance draws per row from the tilted conditional, (S, n, d), and their
+    normalised weights (S, n).
+
+    Proposal: a component by its responsibility, then its conditional Gaussian N(mu, C) shifted
+    by C g, g_j = a_j (1 - sigmoid(a_j mu_j + b_j)): the exact tilt of a factor exp(g'x), which
+    is what sigmoid(a x + b) is where missingness is rare. Drawing from the untilted conditional
+    instead left the fit under-tilted (slopes 35% low on a Gaussian with a known mechanism:
+    the few draws in the upper tail carried all the weight). The weight of a draw from
+    component k is prod sigmoid(a_j x_j + b_j) * N(x; mu, C) / N(x; mu + C g, C), i.e.
+    exp(-g'(x - mu) + g'C g / 2) (valid on the joint space of component and value)."""
+    index = MissingIndex(mask)
+    resp, fills, chols = mixture_posterior(x, mask, *mixture, index)
+    n = len(x)
+    pick = torch.multinomial(resp, n_samples, replacement=True, generator=generator).T
+    base = fills[pick, torch.arange(n)]  # (S, n, d): the chosen component's conditional mean
+    if index.k == 0:
+        return base, torch.full((n_samples, n), 1.0 / n_samples, dtype=x.dtype)
+    noise = torch.randn((n_samples, n, index.k, 1), generator=generator, dtype=x.dtype)
+    missing = torch.zeros((n_samples, n, index.k), dtype=x.dtype)
+    correction = torch.zeros((n_samples, n), dtype=x.dtype)
+    valid = index.valid.to(x.dtype)
+    slope, intercept = mechanism[0][index.idx] * valid, mechanism[1][index.idx]
+    for k, chol in enumerate(chols):
+        chosen = pick == k
+        if not chosen.any():
+            continue
+        rows = chosen.nonzero()[:, 1]
+        factor = chol[rows]
+        eps = torch.linalg.solve_triangular(
+            factor.transpose(1, 2), noise[chosen], upper=True
+        ).squeeze(2)
+        centre = index.gather(fills[k])[rows]
+        a = slope[rows]
+        g = a * (1.0 - torch.sigmoid(a * centre + intercept[rows])) * valid[rows]
+        shift = torch.cholesky_solve(g.unsqueeze(2), factor).squeeze(2)
+        eps = eps + shift
+        missing[chosen] = eps
+        correction[chosen] = -(g * eps).sum(1) + 0.5 * (g * shift).sum(1)
+    idx = index.idx.expand(n_samples, n, index.k)
+    draws = base.scatter_add(2, idx, missing * index.valid)
+    logw = self_masking_logweight(draws, mask, mechanism) + correction
+    return draws, torch.softmax(logw, dim=0)
+
+
+def tilted_conditional_mean(
+    x: torch.Tensor,
+    mask: torch.Tensor,
+    mixture: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    mechanism: torch.Tensor,
+    n_samples: int = 256,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """E[x | observed, mask] under the mixture and the self-masking mechanism (importance
+    sampling with the untilted conditional as the proposal)."""
+    draws, w = tilted_samples(x, mask, mixture, mechanism, n_samples, generator)
+    return (w.unsqueeze(2) * draws).sum(0)
+
+
+def tilted_conditional_draw(
+    x: torch.Tensor,
+    mask: torch.Tensor,
+    mixture: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    mechanism: torch.Tensor,
+    n_samples: int = 64,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """One draw per row from the tilted conditional (sampling-importance-resampling)."""
+    draws, w = tilted_samples(x, mask, mixture, mechanism, n_samples, generator)
+    pick = torch.multinomial(w.T, 1, generator=generator).squeeze(1)
+    return draws[pick, torch.arange(len(x))]
+
+
+def fit_logistic_columns(
+    values: torch.Tensor, labels: torch.Tensor, init: torch.Tensor, l2: float = 1.0, steps: int = 8
+) -> torch.Tensor:
+    """Per column j, the logistic regression labels_j ~ sigmoid(a_j values_j + b_j) by Newton's
+    method (a 2 x 2 system per column, solved in closed form); `l2` shrinks the slopes a."""
+    a, b = init[0].clone(), init[1].clone()
+    for _ in range(steps):
+        p = torch.sigmoid(values * a + b)
+        r, w = p - labels, (p * (1.0 - p)).clamp_min(1e-9)
+        ga, gb = (r * values).sum(0) + l2 * a, r.sum(0)
+        haa, hab, hbb = (w * values**2).sum(0) + l2, (w * values).sum(0), w.sum(0)
+        det = (haa * hbb - hab**2).clamp_min(1e-12)
+        a = a - (hbb * ga - hab * gb) / det
+        b = b - (haa * gb - hab * ga) / det
+    return torch.stack([a, b])
+
+
+def fit_self_masking(
+    x: torch.Tensor,
+    mask: torch.Tensor,
+    mixture: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    ridge: float,
+    iters: int = 20,
+    proposals: int = 32,
+    keep: int = 4,
+    seed: int = 0,
+) -> tuple[tuple[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Monte-Carlo EM for a Gaussian mixture under self-masking missingness.
+
+    Starts from the MAR fit `mixture` and a = 0 (missingness unrelated to the value). Each
+    iteration draws `proposals` completions per row from the mixture's conditional, resamples
+    `keep` of them by their self-masking weights, refits the mechanism (per-column logistic
+    regression of the mask on the completed values) and the mixture (a few EM steps on the
+    completed rows, warm-started). The last iteration keeps 4x more draws to damp its noise.
+    Returns the mixture and the mechanism [a; b], (2, d)."""
+    gen = torch.Generator().manual_seed(seed)
+    n, d = x.shape
+    missing = 1.0 - mask
+    rate = missing.mean(0).clamp(1e-3, 1.0 - 1e-3)
+    mechanism = torch.stack([torch.zeros(d, dtype=x.dtype), torch.log(rate / (1.0 - rate))])
+    k = len(mixture[0])
+    rows = torch.arange(n)
+    for it in range(iters):
+        n_keep = keep * (4 if it == iters - 1 else 1)
+        draws, w = tilted_samples(x, mask, mixture, mechanism, proposals, gen)
+        pick = torch.multinomial(w.T, n_keep, replacement=True, generator=gen).T
+        completed = draws[pick, rows].reshape(-1, d)
+        labels = missing.repeat(n_keep, 1)
+        mechanism = fit_logistic_columns(completed, labels, mechanism)
+        ones = torch.ones_like(completed)
+        mixture = fit_mixture_em(completed, ones, k, ridge=ridge, iters=5, init=mixture)
+    return mixture, mechanism
