@@ -8,8 +8,10 @@ asyncio client in this process keeps 16 keep-alive connections busy for `duratio
 scenario (generate n=1, generate n=64, impute 1 row) and records every latency. The client
 competes with the server for the same CPU cores. Reported: requests/s, p50/p99 latency, errors,
 the server's peak RSS, and the model's raw forward time measured in this run (so the service
-overhead is p50 minus forward). Then eager PyTorch and ONNX Runtime are timed at batch 1 and 64
-(1 thread, median of repeated calls).
+overhead is p50 minus forward; for the imputer, the `transform_numeric` call the service makes,
+also timed at 16 and 64 rows since concurrent one-row requests are joined into one call). The
+full run also serves impute 1 row with micro-batching off (`--micro-batch 0`). Then eager
+PyTorch and ONNX Runtime are timed at batch 1 and 64 (1 thread, median of repeated calls).
 """
 
 from __future__ import annotations
@@ -50,7 +52,13 @@ REFERENCE = [
         "source": "shared/research/ecosystem.md §2",
     },
 ]
-TARGETS = {"generate_n1_requests_per_s": 1000, "generate_n1_p99_ms": 20, "ort_speedup_batch1": 2.0}
+TARGETS = {
+    "generate_n1_requests_per_s": 1000,
+    "generate_n1_p99_ms": 20,
+    "ort_speedup_batch1": 2.0,
+    "impute_1row_requests_per_s": 1000,  # issue 15
+    "impute_1row_p99_ms": 20,
+}
 
 
 def make_generator_dir(
@@ -284,7 +292,14 @@ def _servers(quick: bool) -> list[tuple[str, list[str], tuple[str, ...], str]]:
             "ort_ms",
         ),
     ]
+    if not quick:  # what cross-request batching of /v1/impute is worth (issue 15)
+        out.append(
+            ("torch, micro-batch off", ["--runtime", "torch", "--micro-batch", "0"], IMPUTE, "")
+        )
     return out
+
+
+IMPUTE = ("impute 1 row",)
 
 
 BATCHING = [
@@ -305,29 +320,45 @@ BATCHING = [
 ]
 
 
+PAIRED_IMPUTE = ("torch", "torch + micro-batch (no wait)")  # also impute 1 row (issue 15)
+
+
 def paired_batching(
-    served: list[Path], keys: Path, key: str, work: Path, rounds: int, seconds: float
+    served: list[Path],
+    keys: Path,
+    key: str,
+    work: Path,
+    rounds: int,
+    seconds: float,
+    imputer: Path | None = None,
 ) -> list[dict[str, Any]]:
-    """Generate n=1 against each BATCHING server in turn, `rounds` times (all servers up at once,
-    idle ones use no CPU), so that drifting background load hits every configuration alike."""
+    """Generate n=1 (and impute 1 row on the PAIRED_IMPUTE servers) against each BATCHING server
+    in turn, `rounds` times (all servers up at once, idle ones use no CPU), so that drifting
+    background load hits every configuration alike."""
+    bodies = {name: (path, body) for name, path, body in _scenarios(imputer)}
+    jobs = [(i, "generate n=1") for i in range(len(BATCHING))]
+    if imputer is not None:
+        jobs += [(i, "impute 1 row") for i, (lb, _) in enumerate(BATCHING) if lb in PAIRED_IMPUTE]
     procs = []
     try:
         for i, (_, flags) in enumerate(BATCHING):
             procs.append(start_server(served, keys, work / f"audit-batching-{i}.jsonl", flags))
-        request = http_request("/v1/generate", {"model": "digits", "n": 1}, key)
-        runs: list[list[dict[str, Any]]] = [[] for _ in BATCHING]
+        requests = {name: http_request(*bodies[name], key) for name in {j[1] for j in jobs}}
+        runs: dict[tuple[int, str], list[dict[str, Any]]] = {job: [] for job in jobs}
         for _ in range(rounds):
-            for i, (_, port) in enumerate(procs):
-                runs[i].append(load_test(port, request, seconds))
+            for i, scenario in jobs:
+                runs[(i, scenario)].append(load_test(procs[i][1], requests[scenario], seconds))
     finally:
         for proc, _ in procs:
             stop_server(proc)
     out = []
-    for (label, flags), results in zip(BATCHING, runs, strict=True):
+    for (i, scenario), results in runs.items():
+        label, flags = BATCHING[i]
         rps = [r["requests_per_s"] for r in results]
         out.append(
             {
                 "server": label,
+                "scenario": scenario,
                 "flags": flags,
                 "rounds": rounds,
                 "seconds_per_round": seconds,
@@ -341,12 +372,20 @@ def paired_batching(
     return out
 
 
-def imputer_forward_ms(imputer: Path, seconds: float) -> float:
-    """Median time of the imputer itself on one row (the same row the load test sends)."""
+def imputer_forward_ms(imputer: Path, seconds: float, rows: int = 1) -> float:
+    """Median time of the imputer's call as the service makes it, on `rows` copies of the row
+    the load test sends: `transform_numeric` on a float array (numeric imputers), else the
+    DataFrame path."""
+    from gankit.serve.metrics import ServeMetrics
+    from gankit.serve.numeric import NumericImputer, serves
     from gankit.serve.stream import load_imputer
 
     model = load_imputer(imputer)
-    row = _scenarios(imputer)[-1][2]["rows"]
+    row = _scenarios(imputer)[-1][2]["rows"] * rows
+    if serves(model):
+        fast = NumericImputer(model, ServeMetrics())
+        x = fast.check(row)
+        return median_ms(lambda: fast.fill(x), seconds)
     frame = model.check_rows(row).frame
     return median_ms(lambda: model.impute(frame), seconds)
 
@@ -367,7 +406,11 @@ def run(quick: bool = False, seeds: int | None = None) -> dict[str, Any]:
         served = [digits] + ([imputer] if imputer is not None else [])
         runtime = runtime_comparison(digits, 0.3 if quick else 3.0)
         forward = {key: {r["batch"]: r[key] for r in runtime} for key in ("eager_ms", "ort_ms")}
-        impute_ms = imputer_forward_ms(imputer, 0.3 if quick else 3.0) if imputer else None
+        timing = 0.3 if quick else 3.0
+        impute_rows = (
+            {n: imputer_forward_ms(imputer, timing, n) for n in (1, 16, 64)} if imputer else {}
+        )
+        impute_ms = impute_rows.get(1)
         key = add_key(work / "keys.json", "bench", "admin")
         scenarios: list[dict[str, Any]] = []
         for label, flags, wanted, forward_key in _servers(quick):
@@ -392,9 +435,12 @@ def run(quick: bool = False, seeds: int | None = None) -> dict[str, Any]:
                 if row["forward_ms"] is not None and row["p50_ms"] is not None:
                     row["overhead_p50_ms"] = round(row["p50_ms"] - row["forward_ms"], 3)
             scenarios += rows
-        batching = [] if quick else paired_batching(served, work / "keys.json", key, work, 5, 6.0)
+        batching = (
+            [] if quick else paired_batching(served, work / "keys.json", key, work, 5, 6.0, imputer)
+        )
     result = _result(scenarios, runtime, duration, imputer is not None)
     result["micro_batching"] = batching
+    result["imputer_forward_ms_by_rows"] = impute_rows
     if batching:
         result["table"] += "\n\n" + _batching_table(batching)
     result["load_average_before_after"] = [round(load_before[0], 2), round(os.getloadavg()[0], 2)]
@@ -404,7 +450,8 @@ def run(quick: bool = False, seeds: int | None = None) -> dict[str, Any]:
 def _batching_table(batching: list[dict[str, Any]]) -> str:
     """The paired micro-batching rounds as a table."""
     headers = [
-        "server (generate n=1, paired rounds)",
+        "server (paired rounds)",
+        "scenario",
         "req/s (median)",
         "p50 ms",
         "p99 ms",
@@ -413,6 +460,7 @@ def _batching_table(batching: list[dict[str, Any]]) -> str:
     rows = [
         [
             b["server"],
+            b["scenario"],
             b["requests_per_s_median"],
             b["p50_ms_median"],
             b["p99_ms_median"],

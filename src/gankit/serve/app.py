@@ -38,7 +38,7 @@ from gankit.errors import ConfigError, DataError, GankitError
 from gankit.registry import KINDS
 from gankit.serve.audit import AuditLog, ObserverMiddleware
 from gankit.serve.auth import SCOPES, KeyStore, Principal
-from gankit.serve.batching import BatchConfig, MicroBatcher
+from gankit.serve.batching import BatchConfig, MicroBatcher, generator_batcher
 from gankit.serve.drift import DriftConfig, build_monitors, not_monitored
 from gankit.serve.headers import SecurityHeadersMiddleware
 from gankit.serve.limits import (
@@ -58,6 +58,7 @@ from gankit.serve.models import (
     TranslatorModel,
     load_models,
 )
+from gankit.serve.numeric import NumericImputer, serves
 from gankit.serve.schemas import (
     DecodeRequest,
     EncodeRequest,
@@ -132,11 +133,14 @@ def _validation(loc: Sequence[Any], msg: str) -> RequestValidationError:
 
 
 def batch_config(batching: BatchConfig | str | None, model: ServedModel) -> BatchConfig | None:
-    """Micro-batching per model: "auto" = on (no wait) for eager-torch generators only."""
-    if not isinstance(model, GeneratorModel) or batching is None:
+    """Micro-batching per model: "auto" = on (no wait) for eager-torch generators and for
+    numeric imputers (serve/numeric.py); a BatchConfig applies to both."""
+    numeric = serves(model)
+    if not (isinstance(model, GeneratorModel) or numeric) or batching is None:
         return None
     if batching == "auto":
-        return BatchConfig(max_batch=64, max_wait_ms=0.0) if model.runtime == "torch" else None
+        auto = numeric or model.runtime == "torch"
+        return BatchConfig(max_batch=64, max_wait_ms=0.0) if auto else None
     if not isinstance(batching, BatchConfig):
         raise ConfigError(f"batching must be 'auto', None or a BatchConfig, got {batching!r}")
     return batching
@@ -167,10 +171,17 @@ class Service:
         self.address_rate = RateLimiter(self.limits.address_rate, self.limits.address_burst)
         self.drift = build_monitors(models, options.drift)  # tabular models only
         self.batchers: dict[str, MicroBatcher] = {}
+        self.numeric: dict[str, NumericImputer] = {}  # the pandas-free impute path
         for model in models.values():
+            if isinstance(model, TabularModel) and serves(model):
+                fast = NumericImputer(model, self.metrics, self.drift.get(model.name))
+                self.numeric[model.name] = fast
             config = batch_config(options.batching, model)
             if config is not None and isinstance(model, GeneratorModel):
-                self.batchers[model.name] = MicroBatcher(model, config, self.metrics)
+                self.batchers[model.name] = generator_batcher(model, config, self.metrics)
+            elif config is not None and model.name in self.numeric:
+                run = self.numeric[model.name].run
+                self.batchers[model.name] = MicroBatcher(model.name, run, config, self.metrics)
 
     # ------------------------------------------------------------------ auth
 
@@ -269,7 +280,7 @@ class Service:
         self.metrics.observe_batch(model.name, n)
         batcher = self.batchers.get(model.name)
         if batcher is not None:
-            return await self.within_timeout(batcher.decode(z, labels))
+            return await self.within_timeout(batcher.submit((z, labels)))
         self.metrics.observe_batch(model.name, n, "model_call")
         return await self.run(model.decode, z, labels, inline=n <= INLINE_MAX_SAMPLES)
 
@@ -363,10 +374,12 @@ def render_samples(
 
 def rows_response(model: TabularModel, frame: Any, start: float) -> Response:
     """The impute/synthesize body: the rows and the milliseconds since `start`."""
+    return _rows_json(model.name, model.rows_out(frame), start)
+
+
+def _rows_json(name: str, rows: list[dict[str, Any]], start: float) -> Response:
     latency = (time.perf_counter() - start) * 1000
-    return _json(
-        {"model": model.name, "rows": model.rows_out(frame), "latency_ms": round(latency, 3)}
-    )
+    return _json({"model": name, "rows": rows, "latency_ms": round(latency, 3)})
 
 
 def create_app(
@@ -518,6 +531,8 @@ def _add_ops_routes(app: FastAPI, service: Service, scope: Callable) -> None:
     )
     async def metrics() -> Response:
         """Prometheus metrics (needs the `admin` scope)."""
+        for monitor in service.drift.values():  # drift gauges as of now (drift.py: amortised)
+            monitor.refresh()
         return Response(service.metrics.render(), media_type="text/plain; version=0.0.4")
 
 
@@ -703,6 +718,17 @@ def _add_tabular_routes(app: FastAPI, service: Service, scope: Callable) -> None
         model = service.tabular(request, req.model, "ImputeRequest")
         service.check_n(request, len(req.rows), "rows", service.limits.max_rows)
         start = time.perf_counter()
+        fast = service.numeric.get(model.name)
+        if fast is not None:  # numbers only: no pandas, micro-batched (serve/numeric.py)
+            x = fast.check(req.rows)
+            service.metrics.observe_batch(model.name, len(x))
+            batcher = service.batchers.get(model.name)
+            if batcher is not None:
+                filled = await service.within_timeout(batcher.submit(x))
+            else:
+                inline = len(x) <= INLINE_MAX_SAMPLES
+                filled = (await service.run(fast.run, [x], inline=inline))[0]
+            return _rows_json(model.name, fast.rows_out(filled), start)
         frame = check_and_observe(service, model, req.rows)
         service.metrics.observe_batch(model.name, len(req.rows))
         filled = await service.run(model.impute, frame, inline=len(req.rows) <= INLINE_MAX_SAMPLES)

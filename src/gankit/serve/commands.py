@@ -53,8 +53,9 @@ def _register_serve(subparsers: Any) -> None:
     p.add_argument(
         "--micro-batch",
         default="auto",
-        help="largest micro-batch of concurrent generate calls; 0 = off; auto (default) = 64 "
-        "for eager-torch generators, off under ONNX Runtime (where it measured no gain)",
+        help="largest micro-batch (samples or rows) of concurrent generate and impute calls; "
+        "0 = off; auto (default) = 64 for eager-torch generators and numeric imputers, off for "
+        "generators under ONNX Runtime (where it measured no gain)",
     )
     p.add_argument("--batch-wait-ms", type=float, default=0.0, help="extra wait for company")
     p.add_argument(

@@ -11,8 +11,12 @@ with a reference sample of the training distribution by
   (categories), both in [0, 1].
 
 A column is flagged when PSI >= `psi_threshold` or KS/TV >= `ks_threshold` with at least
-`min_rows` values in the window; a column that becomes flagged logs one warning. Where the
-reference comes from (nothing new is written into model directories):
+`min_rows` values in the window; a column that becomes flagged logs one warning. Observed rows
+enter the window at once; the statistics, the Prometheus gauges and the warning are recomputed
+every `refresh_rows` observed rows or `refresh_s` seconds, at every quality report and before
+every /metrics scrape (recomputing them on each one-row request cost about as much as the
+imputation itself). Where the reference comes from (nothing new is written into model
+directories):
 
 * synthesizers (TabularGAN, TabularVAE) save their training rows for the distance-to-closest-
   record guard (`train_reference`, numbers min-max scaled, categories one-hot): the reference is
@@ -25,7 +29,9 @@ reference comes from (nothing new is written into model directories):
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
 from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -50,6 +56,8 @@ class DriftConfig:
     ks_threshold: float = 0.2  # KS statistic (numbers) or total variation (categories)
     bins: int = 10
     reference_draws: int = 2000  # draws from an imputer's mixture
+    refresh_rows: int = 100  # statistics, gauges and warning: every this many observed rows,
+    refresh_s: float = 1.0  # or this many seconds (and at every report / metrics scrape)
 
 
 # ----------------------------------------------------------------------------- references
@@ -181,37 +189,65 @@ class DriftMonitor:
                 for c in schema.columns
             ]
         self._lock = threading.Lock()
+        self._metrics: Any = None  # the ServeMetrics of the latest `observe`, for the gauges
+        self._pending = 0  # rows observed since the statistics were last computed
+        self._refreshed = -math.inf
+        self._statuses: list[dict[str, Any]] = []
 
-    def observe(self, frame: pd.DataFrame, metrics: Any = None) -> list[dict[str, Any]]:
-        """Add request (or response) rows to the window; update gauges; warn on new drift."""
+    def observe(self, frame: Any, metrics: Any = None) -> list[dict[str, Any]]:
+        """Add request (or response) rows to the window: a DataFrame or a mapping column -> 1-D
+        values. Recompute the statistics (gauges, warning on new drift) when due (see
+        `refresh_rows`, `refresh_s`); returns the statuses as of the latest recomputation."""
         with self._lock:
+            if metrics is not None:
+                self._metrics = metrics
+            rows = 0
             for column in self.columns:
                 if column.name in frame:
-                    column.observe(frame[column.name])
-            statuses = [c.status() for c in self.columns]
-            for column, status in zip(self.columns, statuses, strict=True):
-                if status["drift"] and not column.flagged:
-                    log.warning(
-                        "drift in model %s, column %s: PSI %.3f, %s %.3f over the last %d "
-                        "values (thresholds %.2f / %.2f)",
-                        self.model,
-                        column.name,
-                        status["psi"],
-                        "KS" if column.numeric else "TV",
-                        status["ks"] if column.numeric else status["tv"],
-                        status["n"],
-                        self.config.psi_threshold,
-                        self.config.ks_threshold,
-                    )
-                column.flagged = status["drift"]
-        if metrics is not None:
-            metrics.observe_drift(self.model, statuses)
+                    values = frame[column.name]
+                    column.observe(values)
+                    rows = max(rows, len(values))
+            self._pending += rows
+            due = self._pending >= self.config.refresh_rows or (
+                self._pending and time.monotonic() - self._refreshed >= self.config.refresh_s
+            )
+            if not due:
+                return self._statuses
+            return self._refresh()
+
+    def refresh(self) -> list[dict[str, Any]]:
+        """Recompute the statistics now if rows arrived since the last time (gauges, warning)."""
+        with self._lock:
+            return self._refresh() if self._pending else self._statuses
+
+    def _refresh(self) -> list[dict[str, Any]]:
+        """Statuses of every column; set the gauges and warn on newly flagged columns (holding
+        the lock)."""
+        statuses = [c.status() for c in self.columns]
+        for column, status in zip(self.columns, statuses, strict=True):
+            if status["drift"] and not column.flagged:
+                log.warning(
+                    "drift in model %s, column %s: PSI %.3f, %s %.3f over the last %d "
+                    "values (thresholds %.2f / %.2f)",
+                    self.model,
+                    column.name,
+                    status["psi"],
+                    "KS" if column.numeric else "TV",
+                    status["ks"] if column.numeric else status["tv"],
+                    status["n"],
+                    self.config.psi_threshold,
+                    self.config.ks_threshold,
+                )
+            column.flagged = status["drift"]
+        self._statuses, self._pending, self._refreshed = statuses, 0, time.monotonic()
+        if self._metrics is not None:
+            self._metrics.observe_drift(self.model, statuses)
         return statuses
 
     def report(self) -> dict[str, Any]:
         """The body of `GET /v1/models/{name}/quality`."""
         with self._lock:
-            columns = [c.status() for c in self.columns]
+            columns = self._refresh()
         n = max((c["n"] for c in columns), default=0)
         if not self.columns:
             state = "no reference"
