@@ -67,7 +67,10 @@ class DistContext:
         if self.parallel == "fsdp":
             return shard_module(module, self.mesh)
         ids = [self.device.index] if self.device.type == "cuda" else None
-        return DistributedDataParallel(module, device_ids=ids)
+        # a family whose steps leave some parameters unused (ProGAN: the other stages' blocks)
+        # declares it on the network; DDP then stops waiting for their gradients
+        unused = bool(getattr(module, "ddp_find_unused_parameters", False))
+        return DistributedDataParallel(module, device_ids=ids, find_unused_parameters=unused)
 
 
 def resolve_device(name: str) -> torch.device:

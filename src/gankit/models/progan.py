@@ -154,6 +154,8 @@ class ProGAN(GenerativeModel):
         self.cfg, self.dataset, self.arch, self.native = cfg, dataset, arch, native
         g, d = build_networks(arch)
         self.networks = {"g": g, "d": d}
+        for net in self.networks.values():  # a step uses its stage's blocks only (under DDP)
+            net.ddp_find_unused_parameters = True
         m, t = cfg.model, cfg.train
         self.resolutions = arch["resolutions"]
         self.phase, self.fade = m.phase_steps, m.fade_steps

@@ -205,7 +205,21 @@ def unsupervised_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> t
 
 def feature_matching_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     """Mean over features of (batch mean of real features - batch mean of fake features)²."""
-    return (real.float().mean(0) - fake.float().mean(0)).pow(2).mean()
+    return (global_mean(real) - global_mean(fake)).pow(2).mean()
+
+
+def global_mean(x: torch.Tensor) -> torch.Tensor:
+    """The batch mean of `x`; under torchrun the mean over every rank's slice (the global
+    batch, as one process has it), differentiable, so DDP's averaged gradients are those of
+    one process (a per-rank mean would match each half-batch on its own)."""
+    import torch.distributed as dist
+
+    mean = x.float().mean(0)
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return mean
+    from torch.distributed.nn.functional import all_reduce
+
+    return all_reduce(mean) / dist.get_world_size()
 
 
 class SSGAN(GAN):
@@ -260,7 +274,10 @@ class SSGAN(GAN):
         with self.autocast():
             with torch.no_grad():
                 real_features = d(real)[1]
-            loss_g = feature_matching_loss(real_features, d(g(self.latent(batches)))[1])
+            # D's plain module: only its features enter G's loss, and DDP would wait for
+            # gradients of its logit layer (D's gradients of this step are discarded anyway)
+            plain_d = getattr(d, "module", d)
+            loss_g = feature_matching_loss(real_features, plain_d(g(self.latent(batches)))[1])
         update(loss_g, optimizers["g"], self.networks["g"].parameters(), clip)
         accuracy = float((lab_logits.argmax(1) == y_lab).float().mean())
         return {
