@@ -135,3 +135,22 @@ def test_tilt_and_logistic_by_hand():
     labels = torch.sigmoid(1.5 * v - 0.5)  # soft labels: the exact optimum is (1.5, -0.5)
     fit = fit_logistic_columns(v, labels, torch.zeros(2, 1, dtype=torch.float64), l2=0.0)
     assert fit[:, 0].tolist() == pytest.approx([1.5, -0.5], abs=1e-6)
+
+
+def test_few_row_numpy_path_equals_the_batched_path():
+    # `NumpyMixture` (<= FAST_ROWS rows) must give a row the same fill as the torch path does
+    # in a batch, with one component and with several, and the fitted means to an empty row
+    rng = np.random.default_rng(0)
+    x = np.vstack([rng.normal(0, 1, (150, 5)), rng.normal(4, 0.5, (150, 5))])
+    x[:, 4] = np.round(x[:, 4] * 10)  # an integer column: rounded the same way
+    x[rng.random(x.shape) < 0.3] = np.nan
+    x[np.isnan(x).all(1), 0] = 0.0
+    for k in (1, 3):
+        imp = GANImputer(n_steps=0, n_components=k, ridge=1e-3, random_state=0).fit(x)
+        assert imp._fast_fill(x[:1]) is not None and imp._fast_fill(x[:40]) is None
+        batch = imp.transform(x[:40])
+        rows = np.vstack([imp.transform_numeric(x[i : i + 1]) for i in range(40)])
+        assert np.array_equal(rows, batch)
+    empty = np.full((1, 5), np.nan)
+    with pytest.warns(UserWarning, match="no observed value"):
+        assert np.array_equal(imp.transform(empty), imp.transform(np.vstack([empty] * 9))[:1])
