@@ -151,6 +151,13 @@ def test_bigan_exports_generator_and_encoder(runs, tmp_path):
     codes = run_onnx(recorded(out, "onnx_encoder"), x=x)
     torch.testing.assert_close(codes, model.encode(x), rtol=0, atol=TOL)
     assert json.loads((out / "model.json").read_text())["onnx_encoder"]["inputs"] == ["x"]
+    from gankit.serve.models import LoadOptions, serve_bigan
+
+    served = serve_bigan(out, verify_model_dir(out), LoadOptions("auto"))
+    assert served.runtime == "onnx"  # the generator in ONNX Runtime, as a VAE's decoder
+    torch.testing.assert_close(
+        torch.from_numpy(served.decode(z, None)), model.decode(z), rtol=0, atol=TOL
+    )
 
 
 @pytest.mark.parametrize("name", ["tabular-synth", "tabular-vae"])

@@ -479,11 +479,19 @@ def serve_vae(directory: Path, spec: dict[str, Any], options: LoadOptions) -> Se
 
 
 def serve_bigan(directory: Path, spec: dict[str, Any], options: LoadOptions) -> ServedModel:
-    """A BiGAN / ALI: its generator behind the generate, latent and decode routes, its encoder
-    behind encode (torch)."""
+    """A BiGAN / ALI: its generator behind the generate, latent and decode routes (torch, or
+    ONNX Runtime after `gankit export`, as a VAE's decoder), its encoder behind encode (torch)."""
     from gankit.models.bigan import load_bigan
 
-    return GeneratorModel(_name(directory, spec), load_bigan(directory), directory)
+    model = GeneratorModel(_name(directory, spec), load_bigan(directory), directory)
+    runtime = options.runtime
+    if runtime == "auto":
+        runtime = "onnx" if "onnx" in spec else "torch"
+    if runtime in ("onnx", "onnx-int8"):
+        key = "onnx" if runtime == "onnx" else "onnx_int8"
+        model.use_onnx(verified_onnx(directory, spec, key), options.threads)
+        model.runtime = runtime
+    return model
 
 
 def serve_cyclegan(directory: Path, spec: dict[str, Any], options: LoadOptions) -> ServedModel:
