@@ -101,11 +101,16 @@ function onModelChange() {
   if (can("synthesis")) fillConditions(m);
   $("label-box").hidden = !m.num_classes;
   if (m.num_classes) $("label").max = m.num_classes - 1;
+  $("code-box").hidden = !codeCategories(m);
+  if (codeCategories(m)) $("code").max = codeCategories(m) - 1;
   if (can("imputation") && !$("csv").value) {
     const names = m.columns.map((c) => c.name);
     $("csv").value = names.join(",") + "\n" + names.map((_, i) => (i % 2 ? "" : exampleValue(m.columns[i]))).join(",") + "\n";
   }
 }
+
+// InfoGAN models: K categories of the categorical code (0 when the model has none)
+function codeCategories(m) { return (m.spec && m.spec.codes && m.spec.codes.categorical) || 0; }
 
 function isNumeric(column) { return column.kind !== "categorical"; }
 
@@ -129,6 +134,7 @@ async function generate() {
   const m = current();
   const body = { model: m.name, n: Number($("n").value), seed: optionalNumber("seed"), truncation: optionalNumber("truncation") };
   if (m.num_classes) body.labels = Number($("label").value);
+  if (codeCategories(m) && $("code").value !== "") body.codes = { categorical: Number($("code").value) };
   if ((m.tags || []).includes("image")) {
     body.format = "grid";
     $("scatter").hidden = true;
