@@ -8,6 +8,11 @@ adds `model.int8.onnx` (ONNX Runtime dynamic int8 quantization: weights int8, ac
 quantized on the fly). `prune=a` zeroes the share `a` of generator weights with
 the smallest magnitude (`torch.nn.utils.prune`, global L1) before export; it needs `out` so the
 original model is kept. Needs the `export` extra (onnx, onnxscript, onnxruntime).
+
+Other kinds (the registry names each kind's exporter): ProGAN (its generator at the saved stage,
+`export_progan`), CycleGAN (one file per direction, `export_cyclegan`), BiGAN (generator and
+encoder, `export_bigan`), VAE (`gankit.models.vae.export_vae`) and the GANImputer
+(`export_imputer`); the tabular synthesizers have none.
 """
 
 from __future__ import annotations
