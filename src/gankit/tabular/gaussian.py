@@ -331,6 +331,9 @@ def draw_mixture_parameters(
 # rows, repeat.
 
 
+TILT_CHUNK = 2048  # rows per batch of `tilted_samples`
+
+
 def self_masking_logweight(
     samples: torch.Tensor, mask: torch.Tensor, mechanism: torch.Tensor
 ) -> torch.Tensor:
@@ -357,6 +360,19 @@ def tilted_samples(
     the few draws in the upper tail carried all the weight). The weight of a draw from
     component k is prod sigmoid(a_j x_j + b_j) * N(x; mu, C) / N(x; mu + C g, C), i.e.
     exp(-g'(x - mu) + g'C g / 2) (valid on the joint space of component and value)."""
+    if len(x) > TILT_CHUNK:  # bounded memory: (S, rows, k, k) triangular systems per chunk
+        parts = [
+            tilted_samples(
+                x[i : i + TILT_CHUNK],
+                mask[i : i + TILT_CHUNK],
+                mixture,
+                mechanism,
+                n_samples,
+                generator,
+            )
+            for i in range(0, len(x), TILT_CHUNK)
+        ]
+        return torch.cat([p[0] for p in parts], 1), torch.cat([p[1] for p in parts], 1)
     index = MissingIndex(mask)
     resp, fills, chols = mixture_posterior(x, mask, *mixture, index)
     n = len(x)
@@ -373,18 +389,15 @@ def tilted_samples(
         chosen = pick == k
         if not chosen.any():
             continue
-        rows = chosen.nonzero()[:, 1]
-        factor = chol[rows]
-        eps = torch.linalg.solve_triangular(
-            factor.transpose(1, 2), noise[chosen], upper=True
-        ).squeeze(2)
-        centre = index.gather(fills[k])[rows]
-        a = slope[rows]
-        g = a * (1.0 - torch.sigmoid(a * centre + intercept[rows])) * valid[rows]
-        shift = torch.cholesky_solve(g.unsqueeze(2), factor).squeeze(2)
-        eps = eps + shift
-        missing[chosen] = eps
-        correction[chosen] = -(g * eps).sum(1) + 0.5 * (g * shift).sum(1)
+        a = slope
+        g = a * (1.0 - torch.sigmoid(a * index.gather(fills[k]) + intercept)) * valid  # (n, k)
+        shift = torch.cholesky_solve(g.unsqueeze(2), chol).squeeze(2)
+        eye = torch.eye(index.k, dtype=x.dtype).expand_as(chol)
+        root = torch.linalg.solve_triangular(chol.transpose(1, 2), eye, upper=True)  # L'^-1
+        eps = torch.einsum("nij,snj->sni", root, noise.squeeze(3)) + shift
+        corr = -(g * eps).sum(2) + 0.5 * (g * shift).sum(1)
+        missing = torch.where(chosen.unsqueeze(2), eps, missing)
+        correction = torch.where(chosen, corr, correction)
     idx = index.idx.expand(n_samples, n, index.k)
     draws = base.scatter_add(2, idx, missing * index.valid)
     logw = self_masking_logweight(draws, mask, mechanism) + correction
@@ -422,17 +435,36 @@ def tilted_conditional_draw(
 def fit_logistic_columns(
     values: torch.Tensor, labels: torch.Tensor, init: torch.Tensor, l2: float = 1.0, steps: int = 8
 ) -> torch.Tensor:
-    """Per column j, the logistic regression labels_j ~ sigmoid(a_j values_j + b_j) by Newton's
-    method (a 2 x 2 system per column, solved in closed form); `l2` shrinks the slopes a."""
+    """Per column j, the logistic regression labels_j ~ sigmoid(a_j values_j + b_j) by damped
+    Newton steps (a 2 x 2 system per column in closed form; a step is halved until the
+    penalised loss does not rise: plain Newton diverged on a nearly separable column of
+    breast under MNAR); `l2` shrinks the slopes a."""
+
+    def loss(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        logits = values * a + b
+        nll = torch.nn.functional.binary_cross_entropy_with_logits(
+            logits, labels, reduction="none"
+        ).sum(0)
+        return nll + 0.5 * l2 * a**2
+
     a, b = init[0].clone(), init[1].clone()
+    current = loss(a, b)
     for _ in range(steps):
         p = torch.sigmoid(values * a + b)
         r, w = p - labels, (p * (1.0 - p)).clamp_min(1e-9)
         ga, gb = (r * values).sum(0) + l2 * a, r.sum(0)
         haa, hab, hbb = (w * values**2).sum(0) + l2, (w * values).sum(0), w.sum(0)
         det = (haa * hbb - hab**2).clamp_min(1e-12)
-        a = a - (hbb * ga - hab * gb) / det
-        b = b - (haa * gb - hab * ga) / det
+        da, db = (hbb * ga - hab * gb) / det, (haa * gb - hab * ga) / det
+        scale = torch.ones_like(a)
+        for _ in range(30):
+            trial = loss(a - scale * da, b - scale * db)
+            worse = trial > current + 1e-9 * current.abs()
+            if not worse.any():
+                break
+            scale = torch.where(worse, scale / 2, scale)
+        a, b = a - scale * da, b - scale * db
+        current = loss(a, b)
     return torch.stack([a, b])
 
 
