@@ -154,3 +154,18 @@ def test_few_row_numpy_path_equals_the_batched_path():
     empty = np.full((1, 5), np.nan)
     with pytest.warns(UserWarning, match="no observed value"):
         assert np.array_equal(imp.transform(empty), imp.transform(np.vstack([empty] * 9))[:1])
+
+
+def test_few_row_path_with_a_network_step_equals_the_torch_path(monkeypatch):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(120, 4))
+    x[:, 3] = x[:, 0] * x[:, 1]
+    x[rng.random(x.shape) < 0.25] = np.nan
+    x[np.isnan(x).all(1), 0] = 0.0
+    imp = GANImputer(n_steps=60, patience=50, n_components=1, ridge=1e-3, random_state=0).fit(x)
+    imp.best_step_ = 60  # use the trained network whatever the guard said
+    fast = [imp.transform(x[i : i + 1]) for i in range(10)]
+    monkeypatch.setattr(imputer_module, "FAST_ROWS", 0)
+    slow = [imp.transform(x[i : i + 1]) for i in range(10)]
+    assert all(np.array_equal(a, b) for a, b in zip(fast, slow, strict=True))
+    assert not np.array_equal(np.vstack(slow), imp.set_params(n_draws=1).transform(x[:10]))

@@ -553,9 +553,9 @@ class GANImputer(TransformerMixin, BaseEstimator):
         return finish(filled)
 
     def _fast_fill(self, X: Any) -> np.ndarray | None:
-        """A few numeric rows filled by the mixture's conditional mean in NumPy (no torch, no
-        pandas), or None when another path applies (more rows, a network step, posterior
-        draws, self-masking, categorical columns, a refitted mixture)."""
+        """A few numeric rows filled by the mixture's conditional mean in NumPy (no pandas; torch
+        only for a kept network step), or None when another path applies (more rows,
+        posterior draws, self-masking, categorical columns, a refitted mixture)."""
         fast = self.__dict__.get("_fast")
         if (
             fast is None
@@ -565,7 +565,6 @@ class GANImputer(TransformerMixin, BaseEstimator):
             or X.shape[1] != fast.width
             or X.dtype.kind not in "fiu"
             or self.sample_posterior
-            or self.best_step_
             or self.__dict__.get("mechanism_") is not None
             or not fast.current(self)
         ):
@@ -577,6 +576,10 @@ class GANImputer(TransformerMixin, BaseEstimator):
         values = np.where(nan, 0.0, (raw - fast.lo) / fast.span)
         self._warn_empty(~nan, stacklevel=4)
         filled = fast.conditional_mean(values, ~nan)
+        if self.best_step_:
+            mean = torch.from_numpy(filled).float()
+            with single_thread(), torch.no_grad():
+                filled = self._refine(mean, (~nan).astype(np.float64), self._seeds(1)[0])
         if self.clip:
             filled = np.minimum(np.maximum(filled, 0.0), 1.0)
         filled = filled * fast.span + fast.lo
@@ -718,6 +721,10 @@ class GANImputer(TransformerMixin, BaseEstimator):
         mean = self._conditional_mean(values, mask, seed)
         if self.best_step_ == 0:
             return mean.double().numpy()
+        return self._refine(mean, mask, seed)
+
+    def _refine(self, mean: torch.Tensor, mask: np.ndarray, seed: int) -> np.ndarray:
+        """The point estimate with a network step: the mean of `n_draws` generator outputs."""
         gen = torch.Generator().manual_seed(seed)
         mf = torch.from_numpy(mask).float()
         k = self.n_draws
