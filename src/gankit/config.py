@@ -195,7 +195,8 @@ class ConditionalMLPModelConfig(ConditionalModelConfig):
     d_depth: int = 2
     g_activation: str = "relu"
     g_output: str = "tanh"  # tanh | sigmoid | none
-    d_maxout_pieces: int = 0  # 0: leaky-ReLU D layers; k >= 1: maxout units of k pieces
+    d_activation: str = "leaky_relu"  # D's layers (when not maxout)
+    d_maxout_pieces: int = 0  # 0: Linear + d_activation layers; k >= 1: maxout of k pieces
 
 
 @dataclass

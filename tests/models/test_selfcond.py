@@ -199,7 +199,35 @@ def test_config_errors(tmp_path, extra, message):
         train(load_config(None, [*TINY, *extra]), tmp_path / "run")
 
 
-@pytest.mark.parametrize("recipe", ["ring-selfcond.yaml", "grid-selfcond.yaml"])
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        "ring-selfcond.yaml",
+        "grid-selfcond.yaml",
+        "ring-selfcond-pacgan.yaml",
+        "grid-selfcond-pacgan.yaml",
+    ],
+)
 def test_recipes_load(recipe):
     cfg = load_config(CONFIGS / recipe)
     assert cfg.model.self_conditioned and cfg.model.num_classes == 100
+
+
+def test_mode_coverage_layouts_load():
+    from gankit.bench.images import CONFIGS as BENCH_CONFIGS
+    from gankit.bench.mixture import mixture_of
+    from gankit.bench.mode_coverage import LAYOUTS, layout_recipes
+
+    sizes = {}
+    for layout in LAYOUTS:
+        main_row, ablation = layout_recipes(layout)
+        assert main_row.config == ablation.config
+        cfg = load_config(BENCH_CONFIGS / ablation.config, ablation.overrides)
+        assert cfg.model.num_classes == 1 and cfg.model.self_conditioned
+        sizes[layout] = len(mixture_of(cfg.data)[0])
+    assert sizes == {
+        "ring16": 16,
+        "grid7": 49,
+        "ring-pacgan-protocol": 8,
+        "grid-pacgan-protocol": 25,
+    }

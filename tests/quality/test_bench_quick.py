@@ -40,7 +40,7 @@ def test_ring_quick_runs_and_scores_real_samples_at_the_ceiling(tmp_path) -> Non
     assert "acceptance" not in result["measured"][ablation]["per_seed"][0]
     assert "rejection" in result["measured"]["best recipe"]["source"]
     assert "GDPP-GAN" in result["table"] and "8.0 / 71.7" in result["table"]
-    assert len(list(tmp_path.glob("ring-*.png"))) == 3
+    assert len(list(tmp_path.glob("ring-*.png"))) == 5  # + self-conditioned and its ablation
 
 
 def test_cli_grid_quick_writes_json_and_plots(tmp_path) -> None:
@@ -53,7 +53,7 @@ def test_cli_grid_quick_writes_json_and_plots(tmp_path) -> None:
     assert main(args) == 0
     result = json.loads((tmp_path / "grid.json").read_text())
     assert result["protocol"]["modes"] == 25 and "best recipe" in result["measured"]
-    assert len(list(plots.glob("grid-*.png"))) == 3
+    assert len(list(plots.glob("grid-*.png"))) == 5
 
 
 def test_grid_scoring_of_a_collapsed_and_a_perfect_sampler() -> None:

@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, str] = {
     "synth": "gankit.bench.synth",
     "ring": "gankit.bench.ring",
     "grid": "gankit.bench.grid",
+    "mode-coverage": "gankit.bench.mode_coverage",
     "stacked-digits": "gankit.bench.stacked_digits",
     "digits": "gankit.bench.digits",
     "conditional": "gankit.bench.conditional",
@@ -40,7 +41,7 @@ BENCHMARKS: dict[str, str] = {
 }
 
 
-PLOTTING = ("ring", "grid")  # benchmarks that save scatter plots (`plot_dir`)
+PLOTTING = ("ring", "grid", "mode-coverage")  # benchmarks that save scatter plots (`plot_dir`)
 
 
 def run_benchmark(

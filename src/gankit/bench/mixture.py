@@ -19,6 +19,7 @@ import torch
 from gankit.bench.common import format_table, mean_se
 from gankit.bench.images import Recipe, recipe_sources, run_recipes
 from gankit.data.toy import sample_mixture
+from gankit.errors import ConfigError
 from gankit.metrics import mixture_modes
 
 N_SAMPLES = 2500
@@ -133,6 +134,36 @@ def protocol_recipes(name: str) -> list[Recipe]:
     ]
 
 
+SELF_CONDITIONED = "self-conditioned GAN (k-means K=100)"
+NO_CONDITIONING = "same networks, no conditioning (K=1, ablation)"
+
+
+def self_conditioned_recipes(name: str, overrides: list[str] | None = None) -> list[Recipe]:
+    """The self-conditioned rows (`configs/NAME-selfcond.yaml`, sampled by the generator alone)
+    and their ablation: the same networks and budget with one cluster, i.e. no conditioning."""
+    extra = list(overrides or [])
+    return [
+        Recipe(SELF_CONDITIONED, f"{name}-selfcond.yaml", extra, note="generator alone"),
+        Recipe(
+            NO_CONDITIONING,
+            f"{name}-selfcond.yaml",
+            [*extra, "model.num_classes=1"],
+            note="one cluster: the unconditional GAN of the same networks",
+        ),
+    ]
+
+
+def mixture_of(data: Any) -> tuple[torch.Tensor, float]:
+    """(means, std) of a ring or grid `data` config section (std None: the preset's)."""
+    from gankit.data.toy import GRID_PRESET, RING_PRESET, grid_means, ring_means
+
+    if data.name == "ring":
+        return ring_means(data.modes, data.radius), data.std or RING_PRESET["std"]
+    if data.name == "grid":
+        return grid_means(data.size, data.spacing), data.std or GRID_PRESET["std"]
+    raise ConfigError(f"data.name = {data.name!r} is not a Gaussian mixture (ring or grid)")
+
+
 def mixture_benchmark(
     name: str,
     means: torch.Tensor,
@@ -147,11 +178,15 @@ def mixture_benchmark(
         seeds: int | None = None,
         plot_dir: str | None = None,
         steps: int | None = None,
+        only: list[str] | None = None,
     ) -> dict[str, Any]:
-        """Train and score the rows (quick: tiny nets, 150 steps, 1 seed)."""
-        return run_mixture(
-            name, means, std, recipes, published, quick, seeds, _plot_dir(quick, plot_dir), steps
-        )
+        """Train and score the rows (quick: tiny nets, 150 steps, 1 seed; `only`: just the
+        rows of these names, for a run that adds rows to an earlier one)."""
+        chosen = [r for r in recipes if only is None or r.name in only]
+        if not chosen:
+            raise ConfigError(f"no row named {only!r}; rows: {[r.name for r in recipes]}")
+        plots = _plot_dir(quick, plot_dir)
+        return run_mixture(name, means, std, chosen, published, quick, seeds, plots, steps)
 
     return run
 

@@ -225,7 +225,8 @@ def build_conditional_discriminator(spec: dict[str, Any]) -> nn.Module:
             if pieces:
                 layers.append(Maxout(width, spec["d_width"], pieces))
             else:
-                layers += [nn.Linear(width, spec["d_width"]), activation("leaky_relu")]
+                act = activation(spec.get("d_activation", "leaky_relu"))
+                layers += [nn.Linear(width, spec["d_width"]), act]
             width = spec["d_width"]
         body, features = nn.Sequential(*layers), width
     else:
