@@ -155,6 +155,11 @@ def test_sampling_follows_the_saved_prior(run, tmp_path):
     gen = gankit.load_generator(copy)
     z = gen.sample_latent(6, seed=5)
     assert gen.sample(6, seed=5).equal(gen.decode(z, 7))  # every sample from cluster 7
+    from gankit.serve.models import GeneratorModel
+
+    served = GeneratorModel("sc", gen)
+    assert served.labels_for(6, 5, None).tolist() == [7] * 6  # the service draws the same way
+    assert served.labels_for(2, 5, 3).tolist() == [3, 3]
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from gankit.errors import CheckpointError, DataError, GankitError
+from gankit.generator import resolve_labels
 from gankit.modeldir import sha256_file, verify_model_dir
 from gankit.registry import KINDS, kind, kinds_with
 from gankit.tabular.transform import TableSchema, category_index, validate_rows
@@ -132,6 +133,9 @@ class GeneratorModel(ServedModel):
         """Class labels for a conditional model: given, broadcast, or drawn with the seed."""
         if self.num_classes is None:
             return None
+        prior = getattr(self.generator, "class_prior", None)  # a self-conditioned model's
+        if labels is None and prior is not None:  # cluster shares, drawn as the library does
+            return resolve_labels(None, n, self.num_classes, seed, prior)
         if labels is None:
             gen = torch.Generator().manual_seed(
                 (seed if seed is not None else torch.seed()) ^ 0x5EED
