@@ -16,7 +16,7 @@ out = Path(sys.argv[1])
 torch.set_num_threads(1)
 trainer = None
 for name, (recipe, overrides) in json.loads((out / "families.json").read_text()).items():
-    trainer = build_trainer(load_config(recipe, overrides), out / name)
+    trainer = build_trainer(load_config(recipe, overrides), None)  # no files: weights below
     trainer.fit()
     weights = {
         f"{net}.{key}": value.detach().contiguous()

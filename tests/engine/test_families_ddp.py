@@ -12,6 +12,10 @@ batch means, which `ssgan.global_mean` takes over both ranks."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import torch
@@ -21,7 +25,7 @@ from torch import nn
 from gankit.config import load_config
 from gankit.engine.runs import build_trainer
 
-from .test_distributed import run_two_ranks
+from .test_distributed import free_port
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 COMMON = [
@@ -104,12 +108,38 @@ class Halves(nn.Module):
         return torch.cat(parts)
 
 
+def launch_two_ranks(worker: Path, *args: str, timeout: float = 240) -> None:
+    """Two gloo ranks of `worker`, started directly with the env:// rendezvous variables that
+    torchrun would set (its launcher process costs a torch import first); when one rank fails,
+    the other is stopped instead of waiting in a collective."""
+    port = str(free_port())
+    procs = []
+    for rank in range(2):
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
+        env.update(MASTER_PORT=port, WORLD_SIZE="2", RANK=str(rank), LOCAL_RANK=str(rank))
+        cmd = [sys.executable, str(worker), *args]
+        procs.append(subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True))
+    deadline = time.monotonic() + timeout
+    try:
+        while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
+            if any(p.poll() not in (None, 0) for p in procs):
+                break
+            time.sleep(0.1)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    errors = [p.communicate()[1][-3000:] for p in procs if p.wait() != 0]
+    assert not errors, "\n".join(errors)
+
+
 def _cat(outs: tuple) -> torch.Tensor | None:
     return None if outs[0] is None else torch.cat(outs)  # a projection D has no class logits
 
 
-def one_process(name: str, recipe: str, overrides: list[str], out: Path) -> dict:
-    trainer = build_trainer(load_config(CONFIGS / recipe, [*overrides, *COMMON]), out / name)
+def one_process(recipe: str, overrides: list[str]) -> dict:
+    """The parameters after training one process with `Halves` around every network."""
+    trainer = build_trainer(load_config(CONFIGS / recipe, [*overrides, *COMMON]), None)
     trainer.model.attach(trainer.device, Halves, trainer.autocast)
     trainer.fit()
     return {
@@ -125,7 +155,7 @@ def test_label_and_code_families_match_one_process(tmp_path):
     every = {**FAMILIES, **RANKS_ONLY}
     spec = {name: (str(CONFIGS / r), [*o, *COMMON]) for name, (r, o) in every.items()}
     (tmp_path / "families.json").write_text(json.dumps(spec))
-    run_two_ranks("families_ddp_worker.py", str(tmp_path))
+    launch_two_ranks(Path(__file__).with_name("families_ddp_worker.py"), str(tmp_path))
     for name in RANKS_ONLY:
         rank0 = load_file(tmp_path / f"{name}.rank0.safetensors")
         rank1 = load_file(tmp_path / f"{name}.rank1.safetensors")
@@ -135,7 +165,7 @@ def test_label_and_code_families_match_one_process(tmp_path):
         rank0 = load_file(tmp_path / f"{name}.rank0.safetensors")
         rank1 = load_file(tmp_path / f"{name}.rank1.safetensors")
         assert all(torch.equal(rank0[k], rank1[k]) for k in rank0), name
-        reference = one_process(name, recipe, overrides, tmp_path / "single")
+        reference = one_process(recipe, overrides)
         assert reference.keys() == rank0.keys(), name
         for key, value in reference.items():
             torch.testing.assert_close(rank0[key], value, rtol=TOL, atol=TOL, msg=f"{name}: {key}")
