@@ -4,10 +4,11 @@ batch and end equal to one process.
 
 DDP keeps batch-norm statistics per rank (docs/training.md), and every generator here has batch
 norm, so the one-process reference runs each network on the two halves of the batch separately
-(`Halves`: what the two ranks see) — everything else is the plain engine. Spectral norm is off
-(its power iteration advances once per call, and the reference makes two calls where a rank makes
-one) and the SSGAN's input noise is 0 (drawn per rank). The SSGAN's feature matching compares
-batch means, which `ssgan.global_mean` takes over both ranks."""
+(`Halves` in families_ddp_worker.py: what the two ranks see) — everything else is the plain
+engine. The workers train the references too, after leaving the group, half each. Spectral
+norm is off (its power iteration advances once per call, and the reference makes two calls
+where a rank makes one) and the SSGAN's input noise is 0 (drawn per rank). The SSGAN's feature
+matching compares batch means, which `ssgan.global_mean` takes over both ranks."""
 
 from __future__ import annotations
 
@@ -20,10 +21,6 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
-from torch import nn
-
-from gankit.config import load_config
-from gankit.engine.runs import build_trainer
 
 from .test_distributed import free_port
 
@@ -92,22 +89,6 @@ RANKS_ONLY = {
 TOL = 1e-5  # float32 reduction order (DDP averages two half-batch gradients) is all that differs
 
 
-class Halves(nn.Module):
-    """`module` run on each half of the batch, outputs concatenated: in one process, what two
-    DDP ranks compute (per-half batch-norm statistics). Named like DDP's wrapper (`module`) so
-    code that unwraps DDP unwraps it too."""
-
-    def __init__(self, module: nn.Module) -> None:
-        super().__init__()
-        self.module = module
-
-    def forward(self, *args: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
-        parts = [self.module(*half) for half in zip(*(a.chunk(2) for a in args), strict=True)]
-        if isinstance(parts[0], tuple):
-            return tuple(_cat(outs) for outs in zip(*parts, strict=True))
-        return torch.cat(parts)
-
-
 def launch_two_ranks(worker: Path, *args: str, timeout: float = 240) -> None:
     """Two gloo ranks of `worker`, started directly with the env:// rendezvous variables that
     torchrun would set (its launcher process costs a torch import first); when one rank fails,
@@ -133,39 +114,24 @@ def launch_two_ranks(worker: Path, *args: str, timeout: float = 240) -> None:
     assert not errors, "\n".join(errors)
 
 
-def _cat(outs: tuple) -> torch.Tensor | None:
-    return None if outs[0] is None else torch.cat(outs)  # a projection D has no class logits
-
-
-def one_process(recipe: str, overrides: list[str]) -> dict:
-    """The parameters after training one process with `Halves` around every network."""
-    trainer = build_trainer(load_config(CONFIGS / recipe, [*overrides, *COMMON]), None)
-    trainer.model.attach(trainer.device, Halves, trainer.autocast)
-    trainer.fit()
-    return {
-        f"{net}.{key}": value.detach()
-        for net, module in trainer.model.networks.items()
-        for key, value in module.named_parameters()
-    }
-
-
 def test_label_and_code_families_match_one_process(tmp_path):
     """One 2-rank launch trains the five families (and ProGAN) in turn; per family both ranks
     hold the same parameters, equal to one process on the same global batch to 1e-5."""
     every = {**FAMILIES, **RANKS_ONLY}
-    spec = {name: (str(CONFIGS / r), [*o, *COMMON]) for name, (r, o) in every.items()}
-    (tmp_path / "families.json").write_text(json.dumps(spec))
+    plan = {
+        "ddp": {name: (str(CONFIGS / r), [*o, *COMMON]) for name, (r, o) in every.items()},
+        "reference": list(FAMILIES),
+    }
+    (tmp_path / "families.json").write_text(json.dumps(plan))
     launch_two_ranks(Path(__file__).with_name("families_ddp_worker.py"), str(tmp_path))
-    for name in RANKS_ONLY:
+    for name in every:
         rank0 = load_file(tmp_path / f"{name}.rank0.safetensors")
         rank1 = load_file(tmp_path / f"{name}.rank1.safetensors")
         assert rank0.keys() == rank1.keys()
         assert all(torch.equal(rank0[k], rank1[k]) for k in rank0), name
-    for name, (recipe, overrides) in FAMILIES.items():
+    for name in FAMILIES:
         rank0 = load_file(tmp_path / f"{name}.rank0.safetensors")
-        rank1 = load_file(tmp_path / f"{name}.rank1.safetensors")
-        assert all(torch.equal(rank0[k], rank1[k]) for k in rank0), name
-        reference = one_process(recipe, overrides)
+        reference = load_file(tmp_path / f"{name}.single.safetensors")
         assert reference.keys() == rank0.keys(), name
         for key, value in reference.items():
             torch.testing.assert_close(rank0[key], value, rtol=TOL, atol=TOL, msg=f"{name}: {key}")
