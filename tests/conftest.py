@@ -53,3 +53,31 @@ def digits_config():
         return load_config(None, [*TINY_DIGITS, *extra])
 
     return make
+
+
+TINY_INFOGAN = [  # the codes' path, not the training, is what the tests that share it check
+    "model.g_width=8",
+    "model.d_width=8",
+    "model.q_width=8",
+    "model.noise_dim=4",
+    "train.batch_size=16",
+    "train.steps=2",
+    "train.progress=false",
+    "train.log_every=1",
+    "train.checkpoint_every=100",
+    "train.sample_every=100",
+]
+
+
+@pytest.fixture(scope="session")
+def infogan_run(tmp_path_factory):
+    """The digits InfoGAN recipe (10 categories, 2 continuous codes) trained 2 tiny steps, in a
+    directory named `infogan` (its served name): the codes' CLI, service and page tests."""
+    from pathlib import Path
+
+    from gankit.engine import train
+
+    torch.set_num_threads(1)
+    recipe = Path(__file__).resolve().parents[1] / "configs" / "digits-infogan.yaml"
+    out = tmp_path_factory.mktemp("codes") / "infogan"
+    return train(load_config(recipe, TINY_INFOGAN), out).path

@@ -14,31 +14,14 @@ from PIL import Image
 
 from gankit.bench.serve import make_generator_dir
 from gankit.cli import main
-from gankit.config import load_config
-from gankit.engine import train
 from gankit.generator import load_generator
 from gankit.viz import make_grid
 
-RECIPE = Path(__file__).resolve().parents[1] / "configs" / "digits-infogan.yaml"
-TINY = [  # as tests/models/test_infogan.py: the codes' path, not the training, is tested
-    "model.g_width=8",
-    "model.d_width=8",
-    "model.q_width=8",
-    "model.noise_dim=4",
-    "train.batch_size=16",
-    "train.steps=2",
-    "train.progress=false",
-    "train.log_every=1",
-    "train.checkpoint_every=100",
-    "train.sample_every=100",
-]
 
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The digits InfoGAN recipe (10 categories, 2 continuous codes), 2 tiny steps."""
-    torch.set_num_threads(1)
-    return train(load_config(RECIPE, TINY), tmp_path_factory.mktemp("codes") / "run").path
+@pytest.fixture
+def run(infogan_run: Path) -> Path:
+    """The tiny digits InfoGAN (tests/conftest.py): 10 categories, 2 continuous codes."""
+    return infogan_run
 
 
 def pixels(path: Path) -> np.ndarray:

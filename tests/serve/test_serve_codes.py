@@ -11,31 +11,14 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from gankit.config import load_config
-from gankit.engine import train
 from gankit.generator import load_generator
 from gankit.serve import Limits, ServeOptions, create_app
 
-RECIPE = Path(__file__).resolve().parents[2] / "configs" / "digits-infogan.yaml"
-TINY = [
-    "model.g_width=8",
-    "model.d_width=8",
-    "model.q_width=8",
-    "model.noise_dim=4",
-    "train.batch_size=16",
-    "train.steps=2",
-    "train.progress=false",
-    "train.log_every=1",
-    "train.checkpoint_every=100",
-    "train.sample_every=100",
-]
-
 
 @pytest.fixture(scope="module")
-def infogan_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.set_num_threads(1)
-    out = tmp_path_factory.mktemp("infogan") / "infogan"
-    return train(load_config(RECIPE, TINY), out).path
+def infogan_dir(infogan_run: Path) -> Path:
+    """The tiny digits InfoGAN of tests/conftest.py, served as "infogan"."""
+    return infogan_run
 
 
 @pytest.fixture(scope="module")
