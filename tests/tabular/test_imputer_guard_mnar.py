@@ -53,7 +53,7 @@ def test_guard_rejects_a_network_on_a_pure_gaussian(monkeypatch):
         x[rng.random(x.shape) < 0.2] = np.nan
         x[np.isnan(x).all(1), 0] = 0.0
         imp = GANImputer(
-            n_steps=150, patience=150, n_components=1, ridge=1e-3, random_state=seed
+            n_steps=100, patience=100, n_components=1, ridge=1e-3, random_state=seed
         ).fit(x)
         assert imp.guard_["step"] > 0, "the early stopping was meant to choose a step"
         assert imp.best_step_ == 0 and imp.guard_["z"] < 2.0, imp.guard_
