@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -151,7 +151,8 @@ def decode_batches(model: GeneratorModel) -> RunBatch:
 
     def run(items: list[tuple[torch.Tensor, torch.Tensor | None]]) -> list[np.ndarray]:
         z = torch.cat([item[0] for item in items])
-        labels = None if items[0][1] is None else torch.cat([item[1] for item in items])
+        parts = [item[1] for item in items]  # all None (unconditional) or all tensors
+        labels = None if parts[0] is None else torch.cat(cast(list[torch.Tensor], parts))
         return split_rows(model.decode(z, labels), [int(item[0].shape[0]) for item in items])
 
     return run

@@ -146,7 +146,7 @@ class NumericImputer:
         """JSON-ready rows: integer columns as integers, non-finite values as null."""
         out = []
         for values in x.tolist():
-            row = {}
+            row: dict[str, Any] = {}
             for name, integer, v in zip(self.names, self.integer, values, strict=True):
                 if v - v != 0.0:
                     row[name] = None
