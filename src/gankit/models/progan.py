@@ -348,14 +348,6 @@ def load_progan(path: str | os.PathLike, device: Any = "cpu"):
 def serve_progan(directory: Any, spec: dict[str, Any], options: Any):
     """The service's adapter: a ProGAN behind the generate, latent and decode routes (torch, or
     ONNX Runtime on the `model.onnx` of `gankit export`, as plain generators)."""
-    from gankit.serve.models import GeneratorModel, _name, verified_onnx
+    from gankit.serve.models import served_generator
 
-    model = GeneratorModel(_name(directory, spec), load_progan(directory), directory)
-    runtime = options.runtime
-    if runtime == "auto":
-        runtime = "onnx" if "onnx" in spec else "torch"
-    if runtime in ("onnx", "onnx-int8"):
-        key = "onnx" if runtime == "onnx" else "onnx_int8"
-        model.use_onnx(verified_onnx(directory, spec, key), options.threads)
-        model.runtime = runtime
-    return model
+    return served_generator(directory, spec, options, load_progan(directory))

@@ -417,18 +417,27 @@ class LoadOptions:
     threads: int = 1
 
 
-def serve_generator(directory: Path, spec: dict[str, Any], options: LoadOptions) -> ServedModel:
-    import gankit
-
-    model = GeneratorModel(_name(directory, spec), gankit.load_generator(directory), directory)
+def served_generator(
+    directory: Path, spec: dict[str, Any], options: LoadOptions, sampler: Any
+) -> GeneratorModel:
+    """`sampler` behind the generate, latent and decode routes: in torch, or in ONNX Runtime on
+    the `gankit export` file (runtime onnx/onnx-int8, or auto when an export is recorded;
+    verified like the weights)."""
+    model = GeneratorModel(_name(directory, spec), sampler, directory)
     runtime = options.runtime
-    if runtime == "auto":  # ONNX Runtime when an export is recorded (verified like the weights)
+    if runtime == "auto":
         runtime = "onnx" if "onnx" in spec else "torch"
     if runtime in ("onnx", "onnx-int8"):
         key = "onnx" if runtime == "onnx" else "onnx_int8"
         model.use_onnx(verified_onnx(directory, spec, key), options.threads)
         model.runtime = runtime
     return model
+
+
+def serve_generator(directory: Path, spec: dict[str, Any], options: LoadOptions) -> ServedModel:
+    import gankit
+
+    return served_generator(directory, spec, options, gankit.load_generator(directory))
 
 
 def verified_onnx(directory: Path, spec: dict[str, Any], key: str = "onnx") -> Path:
@@ -471,15 +480,7 @@ def serve_vae(directory: Path, spec: dict[str, Any], options: LoadOptions) -> Se
     after `gankit export`), its encoder behind encode (torch)."""
     from gankit.models.vae import load_vae
 
-    model = GeneratorModel(_name(directory, spec), load_vae(directory), directory)
-    runtime = options.runtime
-    if runtime == "auto":  # the decoder in ONNX Runtime when an export is recorded
-        runtime = "onnx" if "onnx" in spec else "torch"
-    if runtime in ("onnx", "onnx-int8"):
-        key = "onnx" if runtime == "onnx" else "onnx_int8"
-        model.use_onnx(verified_onnx(directory, spec, key), options.threads)
-        model.runtime = runtime
-    return model
+    return served_generator(directory, spec, options, load_vae(directory))
 
 
 def serve_bigan(directory: Path, spec: dict[str, Any], options: LoadOptions) -> ServedModel:
@@ -487,15 +488,7 @@ def serve_bigan(directory: Path, spec: dict[str, Any], options: LoadOptions) -> 
     ONNX Runtime after `gankit export`, as a VAE's decoder), its encoder behind encode (torch)."""
     from gankit.models.bigan import load_bigan
 
-    model = GeneratorModel(_name(directory, spec), load_bigan(directory), directory)
-    runtime = options.runtime
-    if runtime == "auto":
-        runtime = "onnx" if "onnx" in spec else "torch"
-    if runtime in ("onnx", "onnx-int8"):
-        key = "onnx" if runtime == "onnx" else "onnx_int8"
-        model.use_onnx(verified_onnx(directory, spec, key), options.threads)
-        model.runtime = runtime
-    return model
+    return served_generator(directory, spec, options, load_bigan(directory))
 
 
 def serve_cyclegan(directory: Path, spec: dict[str, Any], options: LoadOptions) -> ServedModel:
