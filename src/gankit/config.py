@@ -342,6 +342,8 @@ class InfoGANModelConfig:
     q_width: int = 128  # hidden units of Q's head
     q_std: float = 0.0  # fixed std of Q's Gaussian for the continuous codes (0 = learned; 1: MSE)
     instance_noise: float = 0.0  # std of noise on D's adversarial inputs, annealed to 0 (0 = off)
+    noise_std: float = 1.0  # std of the noise dims while training (ClusterGAN: 0.1); folded into G
+    q_batch_norm: bool = False  # BN after Q's hidden layer (the paper's MNIST Q)
     g_width: int = 64
     d_width: int = 64
     g_depth: int = 2  # mlp only

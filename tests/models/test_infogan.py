@@ -4,6 +4,7 @@ import json
 import math
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -24,7 +25,7 @@ from gankit.models.infogan import (
     load_code_classifier,
     split_codes,
 )
-from gankit.nets import build_discriminator
+from gankit.nets import build_discriminator, build_generator
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 RECIPE = CONFIGS / "digits-infogan.yaml"
@@ -93,6 +94,32 @@ def test_instance_noise_anneals_to_zero():
     assert float(model.instance_noise(x).std()) == pytest.approx(0.25, rel=0.05)
     model.step_count = 6
     assert torch.equal(model.instance_noise(x), x)
+
+
+@pytest.mark.parametrize("net", ["dcgan", "mlp"])
+def test_small_noise_std_is_folded_into_the_saved_generator(net):
+    from gankit.models.infogan import build
+
+    model, _ = build(load_config(RECIPE, [*TINY, f"model.net={net}", "model.noise_std=0.1"]))
+    z = model.latent(
+        SimpleNamespace(local=lambda t: t)
+    )  # codes untouched, the 4 noise dims at std 0.1
+    assert float(z[:, 12:].std()) < 0.2 and float(z[:, 10:12].std()) > 0.5
+    unit = z.clone()
+    unit[:, 12:] /= 0.1
+    weights, _ = model.export()
+    saved = build_generator(model.arch).eval()
+    saved.load_state_dict({k: v for k, v in weights.items() if k in saved.state_dict()})
+    # the saved G on N(0, 1) noise is the trained G on N(0, 0.1²) noise
+    assert torch.allclose(saved(unit), model.networks["g"].eval()(z), atol=1e-5)
+    assert torch.equal(model.preview()[0], model.networks["g"](model.fixed_noise))
+
+
+def test_q_head_batch_norm():
+    from gankit.models.infogan import q_head
+
+    assert isinstance(q_head(6, 4, 3, 1, batch_norm=True)[1], torch.nn.BatchNorm1d)
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in q_head(6, 4, 3, 1))
 
 
 def test_codes_are_read_from_z():
@@ -187,7 +214,12 @@ class StopAt(Callback):
 
 
 @pytest.mark.parametrize(
-    "options", [[], ["model.net=dcgan", "model.q_std=1", "model.instance_noise=0.3"]]
+    "options",
+    [
+        [],
+        ["model.net=dcgan", "model.q_std=1", "model.instance_noise=0.3"],
+        ["model.net=dcgan", "model.noise_std=0.1", "model.q_batch_norm=true"],
+    ],
 )
 def test_resume_is_bit_identical(tmp_path, options):
     settings = [*TINY, "model.net=mlp", "train.ema=0.9", *options]
@@ -216,6 +248,7 @@ def test_resume_is_bit_identical(tmp_path, options):
         (["model.lambda_cat=-1"], "lambda_cat"),
         (["model.q_std=-1"], "q_std"),
         (["model.instance_noise=-0.1"], "instance_noise"),
+        (["model.noise_std=0"], "noise_std"),
         (["model.net=resnet"], "model.net"),
         (["data.name=ring"], "model.net=mlp"),
         (["objective.unroll_steps=2"], "unroll_steps"),

@@ -63,6 +63,8 @@ def check_config(cfg) -> None:
             "model.noise_dim and model.q_width must be >= 1, model.lambda_cat and "
             "model.lambda_cont >= 0"
         )
+    if not m.noise_std > 0:
+        raise ConfigError(f"model.noise_std = {m.noise_std} must be > 0 (1 = N(0, 1) noise)")
     if not (m.q_std >= 0 and m.instance_noise >= 0):
         raise ConfigError(
             f"model.q_std = {m.q_std}, model.instance_noise = {m.instance_noise}: both must be "
@@ -93,7 +95,7 @@ def network_spec(model: Any, data_shape: list[int]) -> dict[str, Any]:
 # --- D's body shared with Q --------------------------------------------------------------------
 def body_features(d: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """D's last hidden features (everything but the score layer), flattened. A DDP-wrapped D is
-    read through its module (InfoGAN under torchrun is untested)."""
+    read through its module (InfoGAN under torchrun: tests/engine/test_families_ddp.py)."""
     d = getattr(d, "module", d)
     if isinstance(d, DCGANDiscriminator):
         h = d.body(x)
@@ -116,11 +118,19 @@ def feature_dim(d: nn.Module) -> int:
 
 
 def q_head(
-    features: int, width: int, categorical: int, continuous: int, fixed_std: bool = False
+    features: int,
+    width: int,
+    categorical: int,
+    continuous: int,
+    fixed_std: bool = False,
+    batch_norm: bool = False,
 ) -> nn.Sequential:
-    """Q's head: K categorical logits, then C means and (unless the std is fixed) C log-stds."""
+    """Q's head: K categorical logits, then C means and (unless the std is fixed) C log-stds.
+    With `batch_norm`, BN follows the hidden layer (the paper's MNIST Q: FC-BN-lReLU-FC)."""
+    norm = [nn.BatchNorm1d(width)] if batch_norm else []
     return nn.Sequential(
         nn.Linear(features, width),
+        *norm,
         nn.LeakyReLU(0.2),
         nn.Linear(width, categorical + (1 if fixed_std else 2) * continuous),
     )
@@ -185,13 +195,41 @@ class InfoGAN(GAN):
         self.networks = {
             "g": build_generator(self.arch),
             "d": d,
-            "q": q_head(feature_dim(d), m.q_width, m.categorical, m.continuous, m.q_std > 0),
+            "q": q_head(
+                feature_dim(d), m.q_width, m.categorical, m.continuous, m.q_std > 0, m.q_batch_norm
+            ),
         }
         self.step_count = 0  # finished steps: the instance-noise schedule reads it
         self.objective = build_objective(cfg.objective)
         self.latent_dim, self.batch_size = self.arch["latent_dim"], cfg.train.batch_size
         self.noise = torch.Generator().manual_seed(cfg.train.seed + 1)
-        self.fixed_noise = self._traversal_noise(cfg.train.seed + 2)
+        self.fixed_noise = self._scale_noise(self._traversal_noise(cfg.train.seed + 2))
+
+    def _scale_noise(self, z: torch.Tensor) -> torch.Tensor:
+        """z with its noise dims (after the codes) times model.noise_std (ClusterGAN's small-σ
+        noise, Mukherjee et al. 2019: the noise cannot carry large changes, so the categorical
+        code has to). `export` folds σ into G's first layer, so the saved G reads N(0, 1)."""
+        sigma = self.cfg.model.noise_std
+        if sigma != 1.0:
+            z = z.clone()
+            z[:, self.categorical + self.continuous :] *= sigma
+        return z
+
+    @torch.no_grad()
+    def sample(self, n: int, *, seed: int | None = None, conditions: Any = None) -> torch.Tensor:
+        """n samples of the live (EMA) G from seeded noise, the noise dims at model.noise_std."""
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        z = self._scale_noise(torch.randn(n, self.latent_dim, generator=gen))
+        net = self.sampling_network("g")
+        was_training = net.training
+        net.eval()
+        out = net(z.to(self.device)).float().cpu()
+        net.train(was_training)
+        return out
+
+    def latent(self, batches: Batches) -> torch.Tensor:
+        """The GAN's N(0, 1) draw with the noise dims scaled by model.noise_std."""
+        return self._scale_noise(super().latent(batches))
 
     def _traversal_noise(self, seed: int) -> torch.Tensor:
         """Preview latents: rows of one noise draw, the categorical code 0..K-1 along a row
@@ -292,6 +330,8 @@ class InfoGAN(GAN):
             "noise_dim": m.noise_dim,
             "q_width": m.q_width,
             "q_std": m.q_std,
+            "q_batch_norm": m.q_batch_norm,
+            "noise_std_folded": m.noise_std,
             "layout": "z = [categorical slots (argmax = category), continuous codes, noise]",
             "prior": "categorical uniform over K; continuous N(0, 1) each",
         }
@@ -299,8 +339,36 @@ class InfoGAN(GAN):
     def export(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """G, D (rejection sampling) and Q's head (`gankit.metrics.codes`)."""
         weights, spec = super().export()
+        if self.cfg.model.noise_std != 1.0:
+            weights = fold_noise_std(
+                weights,
+                self.latent_dim,
+                self.categorical + self.continuous,
+                self.cfg.model.noise_std,
+            )
         weights.update({Q_PREFIX + k: v for k, v in self.networks["q"].state_dict().items()})
         return weights, spec
+
+
+def fold_noise_std(
+    weights: dict[str, torch.Tensor], latent_dim: int, first_noise: int, sigma: float
+) -> dict[str, torch.Tensor]:
+    """G's weights with σ multiplied into the noise columns of its first (linear) layer: G
+    trained on noise N(0, σ²) then reads N(0, 1) noise exactly as before (both G families start
+    with a Linear on z; the categorical one-hot passes the noise dims through unchanged)."""
+    names = [
+        k
+        for k, v in weights.items()
+        if k.endswith("weight") and v.ndim == 2 and not k.startswith(DISCRIMINATOR_PREFIX)
+    ]
+    first = next((k for k in names if weights[k].shape[1] == latent_dim), None)
+    if first is None:
+        raise ConfigError("model.noise_std != 1 needs a G whose first layer is linear on z")
+    folded = dict(weights)
+    w = weights[first].clone()
+    w[:, first_noise:] *= sigma
+    folded[first] = w
+    return folded
 
 
 class CodeClassifier:
@@ -341,7 +409,12 @@ def load_code_classifier(path: Any) -> CodeClassifier:
     d = build_discriminator(arch)
     fixed = float(codes.get("q_std", 0.0)) > 0
     q = q_head(
-        feature_dim(d), int(codes["q_width"]), codes["categorical"], codes["continuous"], fixed
+        feature_dim(d),
+        int(codes["q_width"]),
+        codes["categorical"],
+        codes["continuous"],
+        fixed,
+        bool(codes.get("q_batch_norm", False)),
     )
     try:
         d.load_state_dict(_under(tensors, DISCRIMINATOR_PREFIX))
