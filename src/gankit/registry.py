@@ -235,6 +235,11 @@ KINDS[PROGAN_KIND] = Kind(
     tags=frozenset({"generator", "image"}),
 )
 
+# MIWAE (Mattei & Frellsen 2019), the second imputer: loads and saves; not served or exported
+# (no tags, so the service's tabular and imputation paths, written for GANImputer, skip it)
+MIWAE_KIND = "miwae-imputer"
+KINDS[MIWAE_KIND] = Kind(MIWAE_KIND, "gankit.tabular.miwae:MIWAEImputer.load")
+
 
 def family(name: str) -> Family:
     """The family a config's `model.family` names."""

@@ -1,0 +1,417 @@
+"""`MIWAEImputer`: a deep latent-variable model fitted to incomplete tables (MIWAE, Mattei &
+Frellsen, ICML 2019), the second imputation estimator beside `GANImputer`.
+
+Why another one? GANImputer's fill is the conditional expectation under a mixture of a few
+Gaussians; where the columns lie on a curve, a manifold or interact through products, a mixture
+is misspecified and its network stage rarely keeps a step (docs/tabular.md). MIWAE models the
+table as x = decoder(z) + noise with a low-dimensional z, so nonlinear structure is what it
+learns first. How (`gankit.models.tabular.miwae`):
+
+* columns are min-max scaled by the shared `MinMaxEncoder`, then standardised on their
+  observed entries; the encoder reads the zero-filled row;
+* training maximises the importance-weighted bound on the observed entries only (K samples);
+  a fraction of the observed entries is held out, and the weights with the lowest error on
+  them (self-normalised importance sampling) are kept: early stopping for small tables;
+* `transform`: E[x_m | x_o] by self-normalised importance sampling over `n_samples` latent
+  draws; `sample_posterior=True` / `transform_multiple(X, m)`: sampling-importance-resampling
+  (draws from the model's p(x_m | x_o); the network's weights are not resampled, so the
+  uncertainty about the fit itself is not in the draws).
+
+Numeric columns only (continuous and integer); tables with categories go to `GANImputer`.
+scikit-learn compatible: `fit`, `transform`, `fit_transform`, `get_feature_names_out`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from gankit.errors import CheckpointError, ConfigError, DataError
+from gankit.modeldir import (
+    check_bounds,
+    check_module_fits,
+    read_model_dir,
+    weight_shapes,
+    write_model_dir,
+)
+from gankit.models.tabular.miwae import LIKELIHOODS, MIWAENet, iwae_bound, sir_draws, snis_mean
+from gankit.registry import MIWAE_KIND
+from gankit.tabular.imputer import ImputationWarning, single_thread
+from gankit.tabular.transform import (
+    MinMaxEncoder,
+    TableSchema,
+    as_frame,
+    conform,
+    infer_schema,
+    join_identifiers,
+    split_identifiers,
+)
+
+EVAL_EVERY = 100  # steps between held-out checks
+VAL_SAMPLES = 50  # importance samples behind a held-out fill
+VAL_ROWS = 1000  # held-out error on at most this many rows
+CHUNK_CELLS = 100_000  # rows x samples per forward pass at transform (bounds memory)
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Torch's global generator seeded for a block, and restored after (distributions and
+    multinomial draw from it)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+class MIWAEImputer(TransformerMixin, BaseEstimator):
+    """Impute NaNs with MIWAE; see the module docstring.
+
+    Parameters: `n_steps` (most Adam steps; early stopping may use fewer), `batch_size`,
+    `n_importance` (K of the training bound), `latent_dim` ("auto": min(width - 1, 10), at least
+    1), `hidden` (width of the encoder's and decoder's two tanh layers), `likelihood`
+    ("student-t" or "gaussian" per column, scale learned), `lr`, `n_samples` (importance samples
+    per row at transform), `validation_fraction` (observed entries held out for early stopping;
+    0 trains all `n_steps` on every entry), `patience` (held-out checks, every 100 steps,
+    without gain before stopping), `sample_posterior` (return one SIR draw instead of the
+    mean), `clip` (keep values inside the observed range), `integer_columns`,
+    `identifier_columns` (left out of the model, passed through), `verbose`, `random_state`.
+    """
+
+    def __init__(
+        self,
+        n_steps: int = 3000,
+        batch_size: int = 64,
+        n_importance: int = 20,
+        latent_dim: int | str = "auto",
+        hidden: int = 64,
+        likelihood: str = "student-t",
+        lr: float = 2e-3,
+        n_samples: int = 500,
+        validation_fraction: float = 0.1,
+        patience: int = 5,
+        sample_posterior: bool = False,
+        clip: bool = True,
+        integer_columns: Sequence[Any] | str | None = "auto",
+        identifier_columns: Sequence[Any] | None = None,
+        verbose: bool = False,
+        random_state: int | None = None,
+    ) -> None:
+        self.n_steps = n_steps
+        self.batch_size = batch_size
+        self.n_importance = n_importance
+        self.latent_dim = latent_dim
+        self.hidden = hidden
+        self.likelihood = likelihood
+        self.lr = lr
+        self.n_samples = n_samples
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.sample_posterior = sample_posterior
+        self.clip = clip
+        self.integer_columns = integer_columns
+        self.identifier_columns = identifier_columns
+        self.verbose = verbose
+        self.random_state = random_state
+
+    # ----------------------------------------------------------------------------- fitting
+    def fit(self, X: Any, y: Any = None) -> MIWAEImputer:
+        """Learn the schema, the scaling and the VAE from the observed entries of X."""
+        self._check_params()
+        df, frame = as_frame(X)
+        schema = infer_schema(df, frame, None, self.integer_columns, self.identifier_columns)
+        categorical = [c.name for c in schema.columns if c.kind == "categorical"]
+        if categorical:
+            raise DataError(
+                f"MIWAEImputer models numeric columns only; {categorical} look categorical. "
+                "Use GANImputer for tables with categories, or encode them as numbers"
+            )
+        encoder = MinMaxEncoder(schema)
+        values, mask = encoder.encode(df)
+        empty = mask.sum(1) == 0
+        if empty.any():
+            warnings.warn(
+                f"{int(empty.sum())} row(s) with no observed value were ignored by fit",
+                ImputationWarning,
+                stacklevel=2,
+            )
+            values, mask = values[~empty], mask[~empty]
+        if len(values) < 2:
+            raise DataError(
+                f"need at least 2 rows with an observed value to fit, got {len(values)} "
+                "(1 sample is not enough)"
+            )
+        counts = mask.sum(0)
+        mean = (values * mask).sum(0) / counts
+        var = (mask * (values - mean) ** 2).sum(0) / counts
+        std = np.where(var > 1e-12, np.sqrt(var), 1.0)
+        seed = int(np.random.default_rng(self.random_state).integers(2**31))
+        width = values.shape[1]
+        latent = self.latent_dim if self.latent_dim != "auto" else max(1, min(width - 1, 10))
+        self.schema_, self.encoder_ = schema, encoder
+        self.mean_, self.std_ = mean, std
+        self.latent_dim_, self.n_rows_ = int(latent), len(values)
+        x = torch.tensor((values - mean) / std * mask, dtype=torch.float32)
+        m = torch.tensor(mask, dtype=torch.float32)
+        with single_thread(), seeded(seed):
+            self.net_ = MIWAENet(width, self.latent_dim_, self.hidden, self.likelihood)
+            self._train(x, m)
+        self.net_.eval()
+        self.n_features_in_ = len(schema.order)
+        if frame:
+            self.feature_names_in_ = np.array(schema.order, dtype=object)
+        return self
+
+    def _check_params(self) -> None:
+        def whole(v: Any, low: int) -> bool:
+            return isinstance(v, int | np.integer) and not isinstance(v, bool) and v >= low
+
+        checks = {
+            "n_steps": whole(self.n_steps, 0),
+            "batch_size": whole(self.batch_size, 1),
+            "n_importance": whole(self.n_importance, 1),
+            "latent_dim": self.latent_dim == "auto" or whole(self.latent_dim, 1),
+            "hidden": whole(self.hidden, 1) and self.hidden <= 1 << 16,
+            "lr": isinstance(self.lr, float | int) and 0 < self.lr < math.inf,
+            "n_samples": whole(self.n_samples, 1),
+            "validation_fraction": isinstance(self.validation_fraction, float | int)
+            and 0 <= self.validation_fraction < 1,
+            "patience": whole(self.patience, 1),
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ConfigError(f"MIWAEImputer: invalid {name}={getattr(self, name)!r}")
+        if self.likelihood not in LIKELIHOODS:
+            raise ConfigError(
+                f"MIWAEImputer: likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}"
+            )
+
+    def _hold_out(self, m: torch.Tensor) -> torch.Tensor:
+        """Entries hidden from training for early stopping (rows keep one observed value)."""
+        if self.validation_fraction == 0:
+            return torch.zeros_like(m)
+        hide = m * (torch.rand(m.shape) < self.validation_fraction).float()
+        lost = (m - hide).sum(1) == 0
+        hide[lost] = 0.0
+        if hide.sum() < 10:  # too few entries to tell steps apart: train on everything
+            return torch.zeros_like(m)
+        return hide
+
+    def _train(self, x: torch.Tensor, m: torch.Tensor) -> None:
+        """Adam on -L_K over random minibatches; keep the weights best on held-out entries."""
+        hide = self._hold_out(m)
+        train_m = m - hide
+        val_rows = torch.nonzero(hide.sum(1) > 0).flatten()[:VAL_ROWS]
+        vx, vm, vhide = x[val_rows], train_m[val_rows], hide[val_rows]
+        opt = torch.optim.Adam(self.net_.parameters(), lr=self.lr)
+        n, batch = len(x), min(self.batch_size, len(x))
+        self.history_: list[dict[str, float]] = []
+        best, best_state, waited, running = math.inf, None, 0, 0.0
+        self.best_step_ = self.n_steps
+        for step in range(1, self.n_steps + 1):
+            rows = torch.randint(n, (batch,))
+            xb, mb = x[rows] * train_m[rows], train_m[rows]
+            loss = -iwae_bound(self.net_, xb, mb, self.n_importance).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            running += float(loss.detach())
+            if len(val_rows) == 0 or (step % EVAL_EVERY and step != self.n_steps):
+                continue
+            with torch.no_grad():
+                fill = snis_mean(self.net_, vx * vm, vm, VAL_SAMPLES)
+                err = float((vhide * (fill - vx) ** 2).sum() / vhide.sum())
+            self.history_.append({"step": step, "bound": -running / EVAL_EVERY, "val_mse": err})
+            running = 0.0
+            if self.verbose:
+                print(f"MIWAEImputer: step {step} held-out MSE {err:.4f}", file=sys.stderr)
+            if err < best:
+                best, best_state, waited, self.best_step_ = err, self._state(), 0, step
+            else:
+                waited += 1
+                if waited >= self.patience:
+                    break
+        if best_state is not None:
+            self.net_.load_state_dict(best_state)
+
+    def _state(self) -> dict[str, torch.Tensor]:
+        return copy.deepcopy(self.net_.state_dict())
+
+    # ---------------------------------------------------------------------------- imputing
+    def transform(self, X: Any) -> Any:
+        """Fill the NaNs of X (a new table is returned; X is not modified): the importance-
+        sampled conditional mean, or one SIR draw with `sample_posterior=True`."""
+        values, mask, finish = self._prepare(X)
+        if self.sample_posterior:
+            return finish(self._draws(values, mask, 1, self._seed())[0])
+        return finish(self._mean(values, mask, self._seed()))
+
+    def transform_multiple(self, X: Any, m: int = 5) -> list[Any]:
+        """`m` completed tables for multiple imputation (Rubin's rules): per row, `n_samples`
+        latent proposals, then m sampling-importance-resampling draws from p(x_m | x_o). Table 0
+        equals `transform` with `sample_posterior=True`; the same `random_state` gives the same
+        tables."""
+        if isinstance(m, bool) or not isinstance(m, int | np.integer) or m < 1:
+            raise ConfigError(f"transform_multiple: m must be a whole number >= 1, got {m!r}")
+        values, mask, finish = self._prepare(X)
+        return [finish(t) for t in self._draws(values, mask, int(m), self._seed())]
+
+    def _seed(self) -> int:
+        return int(np.random.default_rng(self.random_state).integers(2**31))
+
+    def _chunks(self, n: int, seed: int) -> Iterator[slice]:
+        """Row blocks of at most CHUNK_CELLS / n_samples rows, each under its own seed (so a
+        row's draws do not depend on how many draws the blocks before it took)."""
+        step = max(1, CHUNK_CELLS // self.n_samples)
+        for number, start in enumerate(range(0, n, step)):
+            with seeded(seed + number):
+                yield slice(start, min(n, start + step))
+
+    def _standard(self, values: np.ndarray, mask: np.ndarray) -> tuple[torch.Tensor, ...]:
+        x = torch.tensor((values - self.mean_) / self.std_ * mask, dtype=torch.float32)
+        return x, torch.tensor(mask, dtype=torch.float32)
+
+    def _unstandard(self, z: torch.Tensor) -> np.ndarray:
+        return z.double().numpy() * self.std_ + self.mean_
+
+    def _mean(self, values: np.ndarray, mask: np.ndarray, seed: int) -> np.ndarray:
+        x, m = self._standard(values, mask)
+        out = torch.empty_like(x)
+        with single_thread(), torch.no_grad():
+            for rows in self._chunks(len(x), seed):
+                out[rows] = snis_mean(self.net_, x[rows], m[rows], self.n_samples)
+        return self._unstandard(out)
+
+    def _draws(self, values: np.ndarray, mask: np.ndarray, m: int, seed: int) -> np.ndarray:
+        x, mk = self._standard(values, mask)
+        out = torch.empty((m, *x.shape))
+        with single_thread(), torch.no_grad():
+            for rows in self._chunks(len(x), seed):
+                out[:, rows] = sir_draws(self.net_, x[rows], mk[rows], self.n_samples, m)
+        return np.stack([self._unstandard(t) for t in out])
+
+    def _prepare(self, X: Any) -> tuple[np.ndarray, np.ndarray, Callable[[np.ndarray], Any]]:
+        """Encoded values, observation mask, and the function that turns fills into X's type."""
+        check_is_fitted(self, "schema_")
+        df, _ = as_frame(X)
+        df, ids = split_identifiers(df, self.schema_)
+        df = conform(df, self.schema_, type(self).__name__)
+        values, mask = self.encoder_.encode(df)
+        empty = mask.sum(1) == 0
+        if empty.any():
+            warnings.warn(
+                f"{int(empty.sum())} row(s) have no observed value; they get the model's mean "
+                "row (or a draw from the model with sample_posterior=True)",
+                ImputationWarning,
+                stacklevel=3,
+            )
+
+        def finish(filled: np.ndarray) -> Any:
+            return join_identifiers(self._to_output(df, filled, mask), ids, self.schema_)
+
+        return values, mask, finish
+
+    def _to_output(self, df: pd.DataFrame, filled: np.ndarray, mask: np.ndarray) -> Any:
+        decoded = self.encoder_.decode(filled, clip=self.clip)
+        out = df.copy()
+        for j, col in enumerate(self.schema_.columns):
+            missing = mask[:, j] == 0
+            column = pd.to_numeric(out[col.name], errors="coerce").astype(np.float64)
+            column[missing] = decoded[col.name].to_numpy()[missing]
+            out[col.name] = column
+        if not self.schema_.frame:
+            return out.to_numpy(dtype=np.float64)
+        for col in self.schema_.columns:
+            if col.kind == "integer" and col.dtype.lower().startswith(("int", "uint")):
+                out[col.name] = out[col.name].astype(col.dtype)
+        return out
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Imputation keeps the columns: the fitted names (identifier columns included)."""
+        check_is_fitted(self, "schema_")
+        return np.array(self.schema_.order, dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+    # ------------------------------------------------------------------------- save / load
+    def save(self, directory: str | Path) -> Path:
+        """Write `model.safetensors` (network, scaling) + `model.json` (kind, schema, params)."""
+        check_is_fitted(self, "schema_")
+        tensors = {f"net.{k}": v for k, v in self.net_.state_dict().items()}
+        tensors["mean"] = torch.from_numpy(np.asarray(self.mean_, dtype=np.float64))
+        tensors["std"] = torch.from_numpy(np.asarray(self.std_, dtype=np.float64))
+        params = dict(self.get_params())
+        for key in ("integer_columns", "identifier_columns"):
+            if params[key] is not None and not isinstance(params[key], str):
+                params[key] = [str(c) for c in params[key]]
+        spec = {
+            "kind": MIWAE_KIND,
+            "schema": self.schema_.to_dict(),
+            "params": params,
+            "fitted": {
+                "width": int(self.net_.width),
+                "latent": self.latent_dim_,
+                "best_step": int(self.best_step_),
+                "n_rows": int(self.n_rows_),
+            },
+        }
+        return write_model_dir(directory, tensors, spec)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> MIWAEImputer:
+        """Load a saved imputer (hash-checked, no pickle); the spec is checked against the
+        weights' shapes before any network is built."""
+
+        def build(spec: dict[str, Any]) -> MIWAENet:
+            fitted, params = spec["fitted"], spec["params"]
+            return MIWAENet(
+                fitted["width"], fitted["latent"], params["hidden"], params["likelihood"]
+            )
+
+        def check(path: Path, spec: dict[str, Any]) -> None:
+            fitted, where = spec["fitted"], f"{path}/model.json fitted"
+            check_bounds(where, fitted, {"width": (1, 1 << 16), "latent": (1, 1 << 16)})
+            check_bounds(where, spec["params"], {"hidden": (1, 1 << 16)})
+            width = fitted["width"]
+            if TableSchema.from_dict(spec["schema"]).width != width:
+                raise CheckpointError(f"{where}: width {width} does not match the schema")
+            shapes = weight_shapes(path)
+            for name in ("mean", "std"):
+                if shapes.get(name) != (width,):
+                    raise CheckpointError(f"{path}: tensor {name!r} is not of shape ({width},)")
+            check_module_fits(lambda: build(spec), shapes, prefix="net.", where=where)
+
+        tensors, spec = read_model_dir(directory, (MIWAE_KIND,), check=check)
+        try:
+            model = cls(**spec["params"])
+            model.schema_ = TableSchema.from_dict(spec["schema"])
+            model.encoder_ = MinMaxEncoder(model.schema_)
+            model.latent_dim_ = spec["fitted"]["latent"]
+            model.best_step_ = spec["fitted"]["best_step"]
+            model.n_rows_ = spec["fitted"]["n_rows"]
+            model.mean_, model.std_ = tensors["mean"].numpy(), tensors["std"].numpy()
+            model.net_ = build(spec)
+            model.net_.load_state_dict({k[4:]: v for k, v in tensors.items() if k[:4] == "net."})
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(
+                f"{directory}: incomplete or inconsistent imputer ({exc})"
+            ) from exc
+        model.net_.eval()
+        model.n_features_in_ = len(model.schema_.order)
+        if model.schema_.frame:
+            model.feature_names_in_ = np.array(model.schema_.order, dtype=object)
+        model.history_ = []
+        return model
