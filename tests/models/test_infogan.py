@@ -81,6 +81,21 @@ def test_fixed_std_information_term_by_hand():
     assert float(unit) == pytest.approx(0.5 * math.log(2 * math.pi) + (0.5 + 2.0) / 2)
 
 
+def test_noise_reconstruction_term_by_hand():
+    # K = 2, C = 1 (learned std), N = 2 noise estimates in the last columns. Sample 1: noise
+    # (0.5, 1.0), estimates (0.2, -1.0): squared error 0.09 + 4 = 4.09; sample 2: noise (1, 0),
+    # estimates (0, 0): 1. Batch mean 2.545, times λ_noise 0.5, beside CE and NLL as before.
+    ln3, ln2 = math.log(3.0), math.log(2.0)
+    q_out = torch.tensor([[0.0, ln3, 0.5, 0.0, 0.2, -1.0], [0.0, 0.0, 0.5, ln2, 0.0, 0.0]])
+    cat, cont = torch.tensor([1, 0]), torch.tensor([[1.5], [0.5]])
+    noise = torch.tensor([[0.5, 1.0], [1.0, 0.0]])
+    loss, stats = info_loss(q_out, cat, cont, 2, 1.0, 0.5, noise=noise, lambda_noise=0.5)
+    ce = (-math.log(0.75) + ln2) / 2
+    nll = (0.5 * math.log(2 * math.pi) * 2 + 0.5 + ln2) / 2
+    assert stats["q_noise_mse"] == pytest.approx(2.545)
+    assert float(loss) == pytest.approx(ce + 0.5 * nll + 0.5 * 2.545)
+
+
 def test_instance_noise_anneals_to_zero():
     from gankit.models.infogan import build
 
@@ -219,6 +234,7 @@ class StopAt(Callback):
         [],
         ["model.net=dcgan", "model.q_std=1", "model.instance_noise=0.3"],
         ["model.net=dcgan", "model.noise_std=0.1", "model.q_batch_norm=true"],
+        ["model.continuous=1", "model.lambda_noise=2"],
     ],
 )
 def test_resume_is_bit_identical(tmp_path, options):
@@ -249,6 +265,7 @@ def test_resume_is_bit_identical(tmp_path, options):
         (["model.q_std=-1"], "q_std"),
         (["model.instance_noise=-0.1"], "instance_noise"),
         (["model.noise_std=0"], "noise_std"),
+        (["model.lambda_noise=-1"], "lambda_noise"),
         (["model.net=resnet"], "model.net"),
         (["data.name=ring"], "model.net=mlp"),
         (["objective.unroll_steps=2"], "unroll_steps"),
@@ -264,7 +281,12 @@ def test_quick_infogan_bench(tmp_path):
     from gankit.bench import run_benchmark
 
     result = run_benchmark("infogan", quick=True, out=tmp_path)
-    assert list(result["measured"]) == ["infogan", "k-means on pixels"]
+    assert list(result["measured"]) == [
+        "infogan",
+        "k-means on pixels",
+        "k-means on D's body features",
+    ]
+    assert 0.1 <= result["per_seed"][0]["kmeans_d_body"] <= 1.0
     (seed,) = result["per_seed"]
     assert 0.1 <= seed["agreement"] <= 1.0 and sum(seed["code_counts"]) == 360
     assert result["measured"]["k-means on pixels"]["mean"] > 0.6  # pixels cluster by digit

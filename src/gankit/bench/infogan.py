@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 import numpy as np
+import torch
 
 from gankit.bench.common import format_table, mean_se
 from gankit.bench.images import CONFIGS
@@ -48,9 +49,11 @@ def train_and_score(seed: int, extra: list[str]) -> dict[str, Any]:
         took = time.process_time() - start
         test = code_class_agreement(tmp, split="test")
         train = code_class_agreement(tmp, split="train")
+        features = body_kmeans_agreement(tmp, seed)
     return {
         "agreement": test.value,
         "agreement_train_split": train.value,
+        "kmeans_d_body": features,
         "code_counts": test.details["code_counts"],
         "mapping": test.details["mapping"],
         "train_cpu_seconds": took,
@@ -71,6 +74,22 @@ def kmeans_agreement(seed: int) -> float:
     return best_matching(predicted, yt.numpy())[0]
 
 
+def body_kmeans_agreement(run_dir: Any, seed: int) -> float:
+    """k-means (10 clusters) on D's body features (what Q reads) of the train split, agreement
+    on the test split: does D's body separate the classes even where Q's head does not?"""
+    from sklearn.cluster import KMeans
+
+    from gankit.data import load_digits
+    from gankit.metrics.codes import best_matching
+    from gankit.models.infogan import body_features, load_code_classifier
+
+    d = load_code_classifier(run_dir).d
+    with torch.no_grad():
+        x, xt = (body_features(d, load_digits(s)[0]).numpy() for s in ("train", "test"))
+    km = KMeans(10, n_init=10, random_state=seed).fit(x)
+    return best_matching(km.predict(xt).astype(np.int64), load_digits("test")[1].numpy())[0]
+
+
 def run(quick: bool = False, seeds: int | None = None) -> dict[str, Any]:
     """Train and score the recipe over seeds (quick: 20 steps, tiny nets, 1 seed)."""
     n_seeds = seeds or (1 if quick else 5)
@@ -80,6 +99,7 @@ def run(quick: bool = False, seeds: int | None = None) -> dict[str, Any]:
     rows = {
         "infogan": _summary([s["agreement"] for s in per_seed]),
         "k-means on pixels": _summary(kmeans),
+        "k-means on D's body features": _summary([s["kmeans_d_body"] for s in per_seed]),
     }
     table = format_table(
         ["row", "seeds", "code–class agreement (test)", "min", "max"],
@@ -94,6 +114,7 @@ def run(quick: bool = False, seeds: int | None = None) -> dict[str, Any]:
             "values matched to classes by the Hungarian algorithm; accuracy under the matching",
             "training": f"configs/{RECIPE} on load_digits('train'), labels unused",
             "k-means": "sklearn KMeans(10, n_init=10) on train-split pixels, predicted on test",
+            "k-means on D's body": "the same on the trained D's body features (eval mode)",
             "seeds": n_seeds,
             "overrides": extra,
         },

@@ -58,10 +58,10 @@ def check_config(cfg) -> None:
         )
     if m.categorical + m.continuous == 0:
         raise ConfigError("model.categorical and model.continuous are both 0: InfoGAN needs a code")
-    if m.noise_dim < 1 or m.q_width < 1 or min(m.lambda_cat, m.lambda_cont) < 0:
+    if m.noise_dim < 1 or m.q_width < 1 or min(m.lambda_cat, m.lambda_cont, m.lambda_noise) < 0:
         raise ConfigError(
-            "model.noise_dim and model.q_width must be >= 1, model.lambda_cat and "
-            "model.lambda_cont >= 0"
+            "model.noise_dim and model.q_width must be >= 1, model.lambda_cat, "
+            "model.lambda_cont and model.lambda_noise >= 0"
         )
     if not m.noise_std > 0:
         raise ConfigError(f"model.noise_std = {m.noise_std} must be > 0 (1 = N(0, 1) noise)")
@@ -124,15 +124,17 @@ def q_head(
     continuous: int,
     fixed_std: bool = False,
     batch_norm: bool = False,
+    noise: int = 0,
 ) -> nn.Sequential:
-    """Q's head: K categorical logits, then C means and (unless the std is fixed) C log-stds.
-    With `batch_norm`, BN follows the hidden layer (the paper's MNIST Q: FC-BN-lReLU-FC)."""
+    """Q's head: K categorical logits, C means and (unless the std is fixed) C log-stds, then
+    `noise` estimates of the noise dims (ClusterGAN's noise reconstruction). With `batch_norm`,
+    BN follows the hidden layer (the paper's MNIST Q: FC-BN-lReLU-FC)."""
     norm = [nn.BatchNorm1d(width)] if batch_norm else []
     return nn.Sequential(
         nn.Linear(features, width),
         *norm,
         nn.LeakyReLU(0.2),
-        nn.Linear(width, categorical + (1 if fixed_std else 2) * continuous),
+        nn.Linear(width, categorical + (1 if fixed_std else 2) * continuous + noise),
     )
 
 
@@ -150,14 +152,19 @@ def info_loss(
     lambda_cat: float,
     lambda_cont: float,
     q_std: float = 0.0,
+    noise: torch.Tensor | None = None,
+    lambda_noise: float = 0.0,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """λ_cat × CE(Q's logits, c_cat) + λ_cont × Gaussian NLL(c_cont | Q's mean, std).
+    """λ_cat × CE(Q's logits, c_cat) + λ_cont × Gaussian NLL(c_cont | Q's mean, std)
+    [+ λ_noise × the squared error of Q's noise estimates, summed over dims, batch mean].
 
     The std is Q's output (`q_out` holds C means then C log-stds) or, with `q_std` > 0, fixed
     (`q_out` holds the C means only; q_std = 1 is the paper's unit-variance factored Gaussian,
     whose NLL is half the squared error plus a constant). Minimising the loss maximises the
     bound L_I = H(c) − (CE + NLL): the stats report the categorical part of the bound,
-    `info_cat` = log K − CE (≤ I(c_cat; G(z, c)), in nats), and the NLL.
+    `info_cat` = log K − CE (≤ I(c_cat; G(z, c)), in nats), and the NLL. With `noise` [n, N],
+    the last N columns of `q_out` estimate it (ClusterGAN, Mukherjee et al. 2019: β_n‖z_n −
+    E(G(z))_n‖²); stats `q_noise_mse`.
     """
     c = cont.shape[1]
     loss = q_out.new_zeros(())
@@ -171,11 +178,17 @@ def info_loss(
         if q_std > 0:
             log_std = torch.full_like(mean, math.log(q_std))
         else:
-            log_std = q_out[:, categorical + c :].float().clamp(*LOG_STD_RANGE)
+            log_std = q_out[:, categorical + c : categorical + 2 * c].float()
+            log_std = log_std.clamp(*LOG_STD_RANGE)
         nll = 0.5 * math.log(2 * math.pi) + log_std + 0.5 * ((cont - mean) / log_std.exp()) ** 2
         nll = nll.sum(1).mean()
         loss = loss + lambda_cont * nll
         stats["q_cont_nll"] = float(nll.detach())
+    if noise is not None and noise.shape[1]:
+        estimate = q_out[:, q_out.shape[1] - noise.shape[1] :].float()
+        mse = ((noise - estimate) ** 2).sum(1).mean()
+        loss = loss + lambda_noise * mse
+        stats["q_noise_mse"] = float(mse.detach())
     return loss, stats
 
 
@@ -196,7 +209,13 @@ class InfoGAN(GAN):
             "g": build_generator(self.arch),
             "d": d,
             "q": q_head(
-                feature_dim(d), m.q_width, m.categorical, m.continuous, m.q_std > 0, m.q_batch_norm
+                feature_dim(d),
+                m.q_width,
+                m.categorical,
+                m.continuous,
+                m.q_std > 0,
+                m.q_batch_norm,
+                m.noise_dim if m.lambda_noise > 0 else 0,
             ),
         }
         self.step_count = 0  # finished steps: the instance-noise schedule reads it
@@ -260,8 +279,17 @@ class InfoGAN(GAN):
         m = self.cfg.model
         q_out = self.live["q"](body_features(self.live["d"], x))
         cat, cont = split_codes(z, self.categorical, self.continuous)
+        noise = z[:, self.categorical + self.continuous :] if m.lambda_noise > 0 else None
         return info_loss(
-            q_out, cat, cont.float(), self.categorical, m.lambda_cat, m.lambda_cont, m.q_std
+            q_out,
+            cat,
+            cont.float(),
+            self.categorical,
+            m.lambda_cat,
+            m.lambda_cont,
+            m.q_std,
+            None if noise is None else noise.float(),
+            m.lambda_noise,
         )
 
     def instance_noise(self, x: torch.Tensor) -> torch.Tensor:
@@ -331,6 +359,7 @@ class InfoGAN(GAN):
             "q_width": m.q_width,
             "q_std": m.q_std,
             "q_batch_norm": m.q_batch_norm,
+            "q_noise_outputs": m.noise_dim if m.lambda_noise > 0 else 0,
             "noise_std_folded": m.noise_std,
             "layout": "z = [categorical slots (argmax = category), continuous codes, noise]",
             "prior": "categorical uniform over K; continuous N(0, 1) each",
@@ -415,6 +444,7 @@ def load_code_classifier(path: Any) -> CodeClassifier:
         codes["continuous"],
         fixed,
         bool(codes.get("q_batch_norm", False)),
+        int(codes.get("q_noise_outputs", 0)),
     )
     try:
         d.load_state_dict(_under(tensors, DISCRIMINATOR_PREFIX))
