@@ -345,6 +345,7 @@ class InfoGANModelConfig:
     noise_std: float = 1.0  # std of the noise dims while training (ClusterGAN: 0.1); folded into G
     q_batch_norm: bool = False  # BN after Q's hidden layer (the paper's MNIST Q)
     lambda_noise: float = 0.0  # λ of Q's squared error on the noise dims (ClusterGAN; 0 = off)
+    q_shared: bool = True  # Q's head on D's body (the paper); false: a body of its own (ClusterGAN)
     g_width: int = 64
     d_width: int = 64
     g_depth: int = 2  # mlp only

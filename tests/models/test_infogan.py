@@ -137,6 +137,17 @@ def test_q_head_batch_norm():
     assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in q_head(6, 4, 3, 1))
 
 
+def test_separate_q_has_a_body_of_its_own():
+    from gankit.models.infogan import SeparateQ, build
+
+    model, _ = build(load_config(RECIPE, [*TINY, "model.q_shared=false"]))
+    q, d = model.networks["q"], model.networks["d"]
+    assert isinstance(q, SeparateQ)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in q.modules())  # D has BN
+    assert {id(p) for p in q.parameters()}.isdisjoint(id(p) for p in d.parameters())
+    assert q(torch.zeros(3, 1, 8, 8)).shape == (3, 10 + 2 * 2)
+
+
 def test_codes_are_read_from_z():
     z = torch.tensor([[0.1, 2.0, -0.3, 0.7, 9.0], [1.0, -1.0, 0.4, 0.2, 9.0]])
     cat, cont = split_codes(z, 2, 2)
@@ -235,6 +246,7 @@ class StopAt(Callback):
         ["model.net=dcgan", "model.q_std=1", "model.instance_noise=0.3"],
         ["model.net=dcgan", "model.noise_std=0.1", "model.q_batch_norm=true"],
         ["model.continuous=1", "model.lambda_noise=2"],
+        ["model.net=dcgan", "model.q_shared=false", "model.d_batch_norm=true"],
     ],
 )
 def test_resume_is_bit_identical(tmp_path, options):

@@ -138,6 +138,41 @@ def q_head(
     )
 
 
+class SeparateQ(nn.Module):
+    """Q with a body of its own (`model.q_shared: false`; ClusterGAN's encoder, Mukherjee et al.
+    2019): D's architecture without BN or spectral norm, not sharing D's weights, then the head.
+    D's body learns to tell real from generated, so a Q head on it reads real digits off the
+    features it was trained on; a body of its own has no such pull."""
+
+    def __init__(self, arch: dict[str, Any], head: nn.Module) -> None:
+        super().__init__()
+        self.body = build_discriminator({**arch, "d_batch_norm": False, "spectral_norm": False})
+        self.head = head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(body_features(self.body, x))
+
+
+def build_q(arch: dict[str, Any], d: nn.Module, codes: dict[str, Any]) -> nn.Module:
+    """Q's head on D's body (`codes["q_shared"]`, the default) or on a body of its own."""
+    head = q_head(
+        feature_dim(d),
+        int(codes["q_width"]),
+        int(codes["categorical"]),
+        int(codes["continuous"]),
+        float(codes.get("q_std", 0.0)) > 0,
+        bool(codes.get("q_batch_norm", False)),
+        int(codes.get("q_noise_outputs", 0)),
+    )
+    return head if codes.get("q_shared", True) else SeparateQ(arch, head)
+
+
+def q_logits(q: nn.Module, d: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Q's outputs for samples `x`: on D's body, or on Q's own (`SeparateQ`)."""
+    inner = getattr(q, "module", q)
+    return q(x) if isinstance(inner, SeparateQ) else q(body_features(d, x))
+
+
 def split_codes(z: torch.Tensor, categorical: int, continuous: int) -> tuple[torch.Tensor, ...]:
     """(category [n], continuous codes [n, C]) that G reads from z."""
     cat = z[:, :categorical].argmax(1) if categorical else z.new_zeros(len(z), dtype=torch.long)
@@ -208,15 +243,7 @@ class InfoGAN(GAN):
         self.networks = {
             "g": build_generator(self.arch),
             "d": d,
-            "q": q_head(
-                feature_dim(d),
-                m.q_width,
-                m.categorical,
-                m.continuous,
-                m.q_std > 0,
-                m.q_batch_norm,
-                m.noise_dim if m.lambda_noise > 0 else 0,
-            ),
+            "q": build_q(self.arch, d, self.codes_spec()),
         }
         self.step_count = 0  # finished steps: the instance-noise schedule reads it
         self.objective = build_objective(cfg.objective)
@@ -277,7 +304,7 @@ class InfoGAN(GAN):
     def _info(self, x: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         """The information term of samples `x` generated from `z`."""
         m = self.cfg.model
-        q_out = self.live["q"](body_features(self.live["d"], x))
+        q_out = q_logits(self.live["q"], self.live["d"], x)
         cat, cont = split_codes(z, self.categorical, self.continuous)
         noise = z[:, self.categorical + self.continuous :] if m.lambda_noise > 0 else None
         return info_loss(
@@ -360,6 +387,7 @@ class InfoGAN(GAN):
             "q_std": m.q_std,
             "q_batch_norm": m.q_batch_norm,
             "q_noise_outputs": m.noise_dim if m.lambda_noise > 0 else 0,
+            "q_shared": m.q_shared,
             "noise_std_folded": m.noise_std,
             "layout": "z = [categorical slots (argmax = category), continuous codes, noise]",
             "prior": "categorical uniform over K; continuous N(0, 1) each",
@@ -417,7 +445,7 @@ class CodeClassifier:
             raise DataError(
                 f"x must be finite samples of shape [n, {', '.join(map(str, self.shape))}]"
             )
-        out = torch.cat([self.q(body_features(self.d, c)) for c in x.split(4096)])
+        out = torch.cat([q_logits(self.q, self.d, c) for c in x.split(4096)])
         return out[:, : self.categorical]
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
@@ -436,16 +464,7 @@ def load_code_classifier(path: Any) -> CodeClassifier:
         raise CheckpointError(f"{path}: not an InfoGAN with a categorical code (no 'codes')")
     arch = spec["architecture"]
     d = build_discriminator(arch)
-    fixed = float(codes.get("q_std", 0.0)) > 0
-    q = q_head(
-        feature_dim(d),
-        int(codes["q_width"]),
-        codes["categorical"],
-        codes["continuous"],
-        fixed,
-        bool(codes.get("q_batch_norm", False)),
-        int(codes.get("q_noise_outputs", 0)),
-    )
+    q = build_q(arch, d, codes)
     try:
         d.load_state_dict(_under(tensors, DISCRIMINATOR_PREFIX))
         q.load_state_dict(_under(tensors, Q_PREFIX))
