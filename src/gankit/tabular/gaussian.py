@@ -331,7 +331,8 @@ def draw_mixture_parameters(
 # rows, repeat.
 
 
-TILT_CHUNK = 2048  # rows per batch of `tilted_samples`
+TILT_CHUNK = 2048
+SLOPE_L2 = 0.01  # rows per batch of `tilted_samples`
 
 
 def self_masking_logweight(
@@ -389,9 +390,8 @@ def tilted_samples(
         chosen = pick == k
         if not chosen.any():
             continue
-        a = slope
-        g = a * (1.0 - torch.sigmoid(a * index.gather(fills[k]) + intercept)) * valid  # (n, k)
-        shift = torch.cholesky_solve(g.unsqueeze(2), chol).squeeze(2)
+        shift = _tilted_mode(index.gather(fills[k]), chol, slope, intercept, valid)
+        g = (chol @ (chol.transpose(1, 2) @ shift.unsqueeze(2))).squeeze(2)  # P_mm shift
         eye = torch.eye(index.k, dtype=x.dtype).expand_as(chol)
         root = torch.linalg.solve_triangular(chol.transpose(1, 2), eye, upper=True)  # L'^-1
         eps = torch.einsum("nij,snj->sni", root, noise.squeeze(3)) + shift
@@ -402,6 +402,45 @@ def tilted_samples(
     draws = base.scatter_add(2, idx, missing * index.valid)
     logw = self_masking_logweight(draws, mask, mechanism) + correction
     return draws, torch.softmax(logw, dim=0)
+
+
+def _tilted_mode(
+    mean: torch.Tensor,
+    chol: torch.Tensor,
+    slope: torch.Tensor,
+    intercept: torch.Tensor,
+    valid: torch.Tensor,
+    steps: int = 12,
+) -> torch.Tensor:
+    """Per row, y - mean at the mode y of the tilted conditional N(y; mean, P_mm^-1) *
+    prod sigmoid(a y + b) (n, k): damped Newton on a strictly concave function (the Gaussian's
+    log-density plus log-sigmoids), each step halved until the objective does not fall."""
+    chol_t = chol.transpose(1, 2)
+
+    def objective(y: torch.Tensor) -> torch.Tensor:
+        quad = (chol_t @ (y - mean).unsqueeze(2)).squeeze(2)
+        tilt = torch.nn.functional.logsigmoid(slope * y + intercept) * valid
+        return -0.5 * (quad**2).sum(1) + tilt.sum(1)
+
+    y = mean.clone()
+    current = objective(y)
+    for _ in range(steps):
+        s = torch.sigmoid(slope * y + intercept)
+        grad = slope * (1.0 - s) * valid - (chol @ (chol_t @ (y - mean).unsqueeze(2))).squeeze(2)
+        hess = chol @ chol_t + torch.diag_embed(slope**2 * s * (1.0 - s) * valid)
+        step = torch.linalg.solve(hess, grad.unsqueeze(2)).squeeze(2)
+        scale = torch.ones(len(y), 1, dtype=y.dtype)
+        for _ in range(20):
+            trial = objective(y + scale * step)
+            worse = trial < current - 1e-12 * current.abs()
+            if not worse.any():
+                break
+            scale = torch.where(worse.unsqueeze(1), scale / 2, scale)
+        y = y + scale * step
+        current = objective(y)
+        if step.abs().max() < 1e-8:
+            break
+    return y - mean
 
 
 def tilted_conditional_mean(
@@ -499,7 +538,9 @@ def fit_self_masking(
         pick = torch.multinomial(w.T, n_keep, replacement=True, generator=gen).T
         completed = draws[pick, rows].reshape(-1, d)
         labels = missing.repeat(n_keep, 1)
-        mechanism = fit_logistic_columns(completed, labels, mechanism)
+        mechanism = fit_logistic_columns(
+            completed, labels, mechanism, l2=SLOPE_L2 * completed.var(0)
+        )
         ones = torch.ones_like(completed)
         mixture = fit_mixture_em(completed, ones, k, ridge=ridge, iters=5, init=mixture)
     return mixture, mechanism
