@@ -83,8 +83,9 @@ def _decode_distance_space(matrix: np.ndarray, schema: TableSchema) -> pd.DataFr
             ]
             pos += k
         else:
-            span = (col.max - col.min) or 1.0
-            out[col.name] = matrix[:, pos] * span + col.min
+            low = 0.0 if col.min is None else col.min
+            span = ((low if col.max is None else col.max) - low) or 1.0
+            out[col.name] = matrix[:, pos] * span + low
             pos += 1
     return pd.DataFrame(out)
 
