@@ -184,6 +184,8 @@ class ConditionalModelConfig:
     # self-conditioned GAN (Liu et al. 2020): labels are k-means clusters of the data
     # (num_classes of them), not the data's own; sampling draws clusters by their share
     self_conditioned: bool = False
+    # self-conditioned only: weight λ of MSGAN's mode-seeking term in G's loss (Mao et al. 2019)
+    mode_seeking: float = 0.0
 
 
 @dataclass
@@ -346,6 +348,7 @@ class InfoGANModelConfig:
     q_batch_norm: bool = False  # BN after Q's hidden layer (the paper's MNIST Q)
     lambda_noise: float = 0.0  # λ of Q's squared error on the noise dims (ClusterGAN; 0 = off)
     q_shared: bool = True  # Q's head on D's body (the paper); false: a body of its own (ClusterGAN)
+    q_augment: str = ""  # DiffAugment policy on the samples Q reads while training ("" = off)
     g_width: int = 64
     d_width: int = 64
     g_depth: int = 2  # mlp only
@@ -500,6 +503,7 @@ NON_NEGATIVE = {
     "model.latent_categories",
     "model.class_weight",
     "model.d_maxout_pieces",
+    "model.mode_seeking",
 }
 # upper bounds: a mistyped size must be a clear error, not a multi-GB allocation
 AT_MOST = {
@@ -680,6 +684,11 @@ def _check_values(cfg: Config) -> None:
     if not 0 <= cfg.objective.augment_p <= 1:
         raise ConfigError(f"objective.augment_p = {cfg.objective.augment_p!r} must be in [0, 1]")
     _check_augment_policy(cfg.objective.augment)
+    if getattr(cfg.model, "mode_seeking", 0) and not cfg.model.self_conditioned:
+        raise ConfigError(
+            "model.mode_seeking is read by the self-conditioned GAN only; set "
+            "model.self_conditioned: true, or model.mode_seeking: 0"
+        )
     if cfg.data.name in ("mnist", "fashion-mnist", "cifar10", "folder") and not cfg.data.root:
         raise ConfigError(
             f"data.root is required for data.name = {cfg.data.name!r}: the folder "

@@ -148,6 +148,17 @@ def test_separate_q_has_a_body_of_its_own():
     assert q(torch.zeros(3, 1, 8, 8)).shape == (3, 10 + 2 * 2)
 
 
+def test_q_reads_augmented_samples():
+    from gankit.models.infogan import augmenter
+
+    x = torch.arange(64.0).view(1, 1, 8, 8).repeat(50, 1, 1, 1)
+    assert augmenter("")(x) is x
+    torch.manual_seed(0)
+    moved = augmenter("translation")(x)  # shifts of up to 1 pixel, zeros filled in
+    assert moved.shape == x.shape and not torch.equal(moved, x)
+    assert set(moved.unique().tolist()) <= set(range(64))
+
+
 def test_codes_are_read_from_z():
     z = torch.tensor([[0.1, 2.0, -0.3, 0.7, 9.0], [1.0, -1.0, 0.4, 0.2, 9.0]])
     cat, cont = split_codes(z, 2, 2)
@@ -246,7 +257,7 @@ class StopAt(Callback):
         ["model.net=dcgan", "model.q_std=1", "model.instance_noise=0.3"],
         ["model.net=dcgan", "model.noise_std=0.1", "model.q_batch_norm=true"],
         ["model.continuous=1", "model.lambda_noise=2"],
-        ["model.net=dcgan", "model.q_shared=false", "model.d_batch_norm=true"],
+        ["model.net=dcgan", "model.q_shared=false", "model.q_augment=translation,cutout"],
     ],
 )
 def test_resume_is_bit_identical(tmp_path, options):
@@ -278,6 +289,7 @@ def test_resume_is_bit_identical(tmp_path, options):
         (["model.instance_noise=-0.1"], "instance_noise"),
         (["model.noise_std=0"], "noise_std"),
         (["model.lambda_noise=-1"], "lambda_noise"),
+        (["model.q_augment=rotate"], "q_augment"),
         (["model.net=resnet"], "model.net"),
         (["data.name=ring"], "model.net=mlp"),
         (["objective.unroll_steps=2"], "unroll_steps"),

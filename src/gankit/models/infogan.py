@@ -70,6 +70,13 @@ def check_config(cfg) -> None:
             f"model.q_std = {m.q_std}, model.instance_noise = {m.instance_noise}: both must be "
             ">= 0 (0 = learned std, 0 = no instance noise)"
         )
+    if m.q_augment:
+        from gankit.augment.diffaugment import DiffAugment
+
+        try:
+            DiffAugment(m.q_augment)
+        except DataError as exc:
+            raise ConfigError(f"model.q_augment: {exc}") from exc
     if cfg.objective.unroll_steps > 0:
         raise ConfigError("objective.unroll_steps: not available for model.family = infogan")
 
@@ -227,6 +234,16 @@ def info_loss(
     return loss, stats
 
 
+def augmenter(policy: str):
+    """What Q's input passes through while training: a DiffAugment policy (Zhao et al. 2020)
+    or nothing. Q must then read the code through shifts/cutouts, not from exact pixels."""
+    if not policy:
+        return lambda x: x
+    from gankit.augment.diffaugment import DiffAugment
+
+    return DiffAugment(policy)
+
+
 class InfoGAN(GAN):
     """Generator `g`, discriminator `d` and Q's head `q` (on D's body) of an `infogan` config;
     the GAN's noise, state and sampling, with the information term in both steps."""
@@ -247,6 +264,7 @@ class InfoGAN(GAN):
         }
         self.step_count = 0  # finished steps: the instance-noise schedule reads it
         self.objective = build_objective(cfg.objective)
+        self.q_augment = augmenter(m.q_augment)
         self.latent_dim, self.batch_size = self.arch["latent_dim"], cfg.train.batch_size
         self.noise = torch.Generator().manual_seed(cfg.train.seed + 1)
         self.fixed_noise = self._scale_noise(self._traversal_noise(cfg.train.seed + 2))
@@ -304,7 +322,7 @@ class InfoGAN(GAN):
     def _info(self, x: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         """The information term of samples `x` generated from `z`."""
         m = self.cfg.model
-        q_out = q_logits(self.live["q"], self.live["d"], x)
+        q_out = q_logits(self.live["q"], self.live["d"], self.q_augment(x))
         cat, cont = split_codes(z, self.categorical, self.continuous)
         noise = z[:, self.categorical + self.continuous :] if m.lambda_noise > 0 else None
         return info_loss(
