@@ -74,12 +74,11 @@ def test_slopes_match_the_quadrature_mle():
     # Monte-Carlo EM's within 0.16 of them at 40 iterations. With the earlier proposal (the
     # tilt linearised at the untilted conditional mean) the same fits were 0.33-4.6 off: its
     # importance weights collapsed as the slopes grew and the EM diverged on 3 of 5 seeds.
-    for seed in (0, 1):
-        x, seen = simulate(1000, seed)
-        exact = oracle(x, seen)
-        assert np.all(np.abs(exact - 2.0) < 0.6), exact  # the MLE is near the truth
-        fitted = em_slopes(x, seen, iters=40)
-        assert np.all(np.abs(fitted - exact) < 0.3), (seed, fitted, exact)
+    x, seen = simulate(1000, seed=1)  # the earlier fit: slopes 5.1 and 5.8 against 2.3 and 2.3
+    exact = oracle(x, seen)
+    assert np.all(np.abs(exact - 2.0) < 0.6), exact  # the MLE is near the truth
+    fitted = em_slopes(x, seen, iters=40)
+    assert np.all(np.abs(fitted - exact) < 0.3), (fitted, exact)
 
 
 def test_proposal_weights_stay_spread_for_steep_slopes():
@@ -96,3 +95,44 @@ def test_proposal_weights_stay_spread_for_steep_slopes():
     tilt = np.exp(log_expit(4.0 * NODES + 2.0)) * WEIGHTS
     exact = float(tilt @ NODES / tilt.sum())
     assert abs(float((w[:, 0] * draws[:, 0, 0]).sum()) - exact) < 0.02
+
+
+def exact_tilted_interval(given: np.ndarray, rho: float, a: float, b: float) -> np.ndarray:
+    """Central 90% interval of x1 | x0, m1 = 1 for N(0, [[1, rho], [rho, 1]]) hidden with
+    sigmoid(a x1 + b): the conditional N(rho x0, 1 - rho^2) tilted by the mechanism, by its CDF
+    on a grid (rows, 2)."""
+    sd = np.sqrt(1.0 - rho**2)
+    grid = np.linspace(-6.0, 6.0, 4001)
+    values = rho * given[:, None] + sd * grid
+    density = np.exp(-0.5 * grid**2 + log_expit(a * values + b))
+    cdf = np.cumsum(density, 1)
+    cdf /= cdf[:, -1:]
+    return np.stack([values[i, np.searchsorted(cdf[i], [0.05, 0.95])] for i in range(len(given))])
+
+
+def test_draws_match_the_exact_tilted_conditional():
+    # column 0 always seen, column 1 hidden with sigmoid(2 x1 - 1.5): the exact conditional of
+    # a hidden x1 is N(rho x0, 1 - rho^2) tilted by the mechanism. The imputer's 39 draws per
+    # entry (mixture, mechanism and ridge all fitted) give 90% intervals whose centres and
+    # widths match the exact ones and cover the truths about 90% of the time
+    from gankit.bench.impute_calibration import central_interval
+    from gankit.tabular import GANImputer
+
+    rho, rng = 0.7, np.random.default_rng(0)
+    x = rng.multivariate_normal([0.0, 0.0], [[1.0, rho], [rho, 1.0]], size=1000)
+    hidden = rng.random(1000) < 1.0 / (1.0 + np.exp(-(2.0 * x[:, 1] - 1.5)))
+    holed = x.copy()
+    holed[hidden, 1] = np.nan
+    imp = GANImputer(n_steps=0, n_components=1, missing_mechanism="self-masking")
+    draws = np.stack(imp.set_params(random_state=0).fit(holed).transform_multiple(holed, 39))
+    lo, hi = (v[hidden, 1] for v in central_interval(draws))
+    exact = exact_tilted_interval(x[hidden, 0], rho, 2.0, -1.5)
+    truth = x[hidden, 1]
+    coverage = float(((truth >= lo) & (truth <= hi)).mean())
+    exact_width = (exact[:, 1] - exact[:, 0]).mean()
+    # measured on seeds 0-4: coverage 0.88-0.93 (the exact intervals': 0.88-0.91), widths
+    # 1.01-1.14x the exact ones, centres 7-9% of a width away, slopes 1.8-2.3 (truth 2)
+    assert 0.85 <= coverage <= 0.95, coverage
+    assert abs((hi - lo).mean() / exact_width - 1.0) < 0.2
+    centre_gap = np.abs((hi + lo) / 2 - exact.mean(1)).mean()
+    assert centre_gap < 0.12 * exact_width, centre_gap
