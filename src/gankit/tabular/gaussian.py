@@ -516,6 +516,8 @@ def fit_self_masking(
     proposals: int = 32,
     keep: int = 4,
     seed: int = 0,
+    polish_ridge: float | None = None,
+    polish_iters: int = 5,
 ) -> tuple[tuple[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
     """Monte-Carlo EM for a Gaussian mixture under self-masking missingness.
 
@@ -524,7 +526,8 @@ def fit_self_masking(
     `keep` of them by their self-masking weights, refits the mechanism (per-column logistic
     regression of the mask on the completed values) and the mixture (a few EM steps on the
     completed rows, warm-started). The last iteration keeps 4x more draws to damp its noise.
-    Returns the mixture and the mechanism [a; b], (2, d)."""
+    With `polish_ridge`, `polish_iters` more iterations refit only the mixture, with that ridge
+    and the mechanism frozen. Returns the mixture and the mechanism [a; b], (2, d)."""
     gen = torch.Generator().manual_seed(seed)
     n, d = x.shape
     missing = 1.0 - mask
@@ -543,4 +546,10 @@ def fit_self_masking(
         )
         ones = torch.ones_like(completed)
         mixture = fit_mixture_em(completed, ones, k, ridge=ridge, iters=5, init=mixture)
+    for _ in range(polish_iters if polish_ridge is not None else 0):
+        draws, w = tilted_samples(x, mask, mixture, mechanism, proposals, gen)
+        pick = torch.multinomial(w.T, 4 * keep, replacement=True, generator=gen).T
+        completed = draws[pick, rows].reshape(-1, d)
+        ones = torch.ones_like(completed)
+        mixture = fit_mixture_em(completed, ones, k, ridge=polish_ridge, iters=5, init=mixture)
     return mixture, mechanism
