@@ -33,7 +33,6 @@ def train_and_score(seed: int, extra: list[str]) -> dict[str, Any]:
     """Train one seed of the recipe in a temporary directory; agreement on test and train."""
     import gankit
     from gankit.config import load_config
-    from gankit.metrics.codes import code_class_agreement
 
     steps = load_config(CONFIGS / RECIPE, extra).train.steps
     quiet = [
@@ -47,16 +46,22 @@ def train_and_score(seed: int, extra: list[str]) -> dict[str, Any]:
         start = time.process_time()
         gankit.train(load_config(CONFIGS / RECIPE, [*extra, *quiet]), tmp)
         took = time.process_time() - start
-        test = code_class_agreement(tmp, split="test")
-        train = code_class_agreement(tmp, split="train")
-        features = body_kmeans_agreement(tmp, seed)
+        return score_run(tmp, seed, took)
+
+
+def score_run(run_dir: Any, seed: int, cpu_seconds: float) -> dict[str, Any]:
+    """One seed's scores of a trained run: agreement on test and train, k-means on D's body."""
+    from gankit.metrics.codes import code_class_agreement
+
+    test = code_class_agreement(run_dir, split="test")
+    train = code_class_agreement(run_dir, split="train")
     return {
         "agreement": test.value,
         "agreement_train_split": train.value,
-        "kmeans_d_body": features,
+        "kmeans_d_body": body_kmeans_agreement(run_dir, seed),
         "code_counts": test.details["code_counts"],
         "mapping": test.details["mapping"],
-        "train_cpu_seconds": took,
+        "train_cpu_seconds": cpu_seconds,
     }
 
 
