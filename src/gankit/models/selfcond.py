@@ -10,6 +10,11 @@ Sampling needs no labels: the cluster is drawn from the clusters' training propo
 `class_prior` of model.json, covered by its hash), then G decodes (z, cluster). That is the
 generator alone — nothing is drawn and thrown away; `labels=` still picks a cluster.
 
+`model.mode_seeking` > 0 adds MSGAN's term (Mao et al., CVPR 2019) to G's loss: the two halves of
+G's batch get the same clusters and different noise, and G minimises λ / (mean |G(z₁, y) −
+G(z₂, y)| / mean |z₁ − z₂| + ε), so that two noises of one cluster do not land on one image
+(conditional GANs tend to collapse within a class: the digits' recall is what it lifts).
+
 Differences from the paper, on purpose: the clusters are computed once, on the data itself
 (flattened), before training; the paper clusters D's features and re-clusters during training,
 which matters for images, where pixel distance is a poor similarity, and not for 2-D mixtures.
@@ -22,6 +27,7 @@ from typing import Any
 
 import torch
 
+from gankit.engine.model import Batches, update
 from gankit.errors import CheckpointError, ConfigError, DataError
 from gankit.generator import resolve_labels
 from gankit.models.conditional import ConditionalGAN
@@ -29,6 +35,7 @@ from gankit.models.conditional import ConditionalGAN
 KMEANS_ITERATIONS = 100  # Lloyd iterations at most (it stops when no label changes)
 FIT_SAMPLES = 10_000  # k-means is fitted on at most this many rows (a seeded subsample)
 ASSIGN_BLOCK = 1 << 22  # distance entries computed at once when labelling points
+MS_EPS = 1e-5  # MSGAN's ε in λ / (ratio + ε)
 
 
 @dataclass
@@ -120,6 +127,25 @@ def label_by_clusters(dataset, k: int, seed: int, centres: torch.Tensor | None =
     return Clustering(centres, proportions(labels, k))
 
 
+def mode_seeking_term(fake: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """MSGAN's G term (Mao et al. 2019) for a batch whose two halves are pairs of one label:
+    1 / (mean |fake₁ − fake₂| / mean |z₁ − z₂| + ε); large when two noises give one image."""
+    half = len(fake) // 2
+    if half == 0:
+        raise ConfigError("model.mode_seeking needs a generator batch of at least 2 samples")
+    images = (fake[:half] - fake[half : 2 * half]).abs().mean()
+    noises = (z[:half] - z[half : 2 * half]).abs().mean()
+    return 1.0 / (images / noises + MS_EPS)
+
+
+def paired_labels(labels: torch.Tensor) -> torch.Tensor:
+    """The labels with the second half replaced by the first (pairs of one cluster)."""
+    half = len(labels) // 2
+    out = labels.clone()
+    out[half : 2 * half] = labels[:half]
+    return out
+
+
 def build(cfg, dataset, model_class: type | None = None):
     """The self-conditioned GAN and its batch provider (called by the conditional builder)."""
     from gankit.data.source import TensorBatches
@@ -140,6 +166,32 @@ class SelfConditionedGAN(ConditionalGAN):
     def __init__(self, cfg, dataset, clustering: Clustering) -> None:
         super().__init__(cfg, dataset)
         self.clustering = clustering
+
+    def training_step(self, batches: Batches, optimizers) -> dict[str, float]:
+        """The conditional GAN's step; with `model.mode_seeking` = λ > 0, G's batch is pairs of
+        one cluster and its loss gains λ × `mode_seeking_term`."""
+        weight = float(self.cfg.model.mode_seeking)
+        if weight == 0:
+            return super().training_step(batches, optimizers)
+        g, d = self.live["g"], self.live["d"]
+        clip = self.cfg.train.grad_clip
+        for _ in range(self.cfg.train.d_steps):
+            batch = batches.next()
+            real, labels = batch.x, batch.labels
+            with torch.no_grad(), self.autocast():
+                fake = g(self.latent(batches), labels)
+            with self.autocast():
+                loss_d, stats = self.objective.discriminator_loss(d, real, fake, labels)
+            update(loss_d, optimizers["d"], self.networks["d"].parameters(), clip)
+            self.objective.after_discriminator_step(self.networks["d"])
+        labels, z = paired_labels(labels), self.latent(batches)
+        with self.autocast():
+            fake = g(z, labels)
+            term = mode_seeking_term(fake.float(), z)
+            loss_g = self.objective.generator_loss(d, fake, labels) + weight * term
+        update(loss_g, optimizers["g"], self.networks["g"].parameters(), clip)
+        out = {"loss_d": float(loss_d.detach()), "loss_g": float(loss_g.detach()), **stats}
+        return {**out, "mode_seeking": float(term.detach())}
 
     def sample(self, n: int, *, seed: int | None = None, conditions: Any = None) -> torch.Tensor:
         """n samples from seeded noise; clusters drawn from the prior unless `conditions`."""
