@@ -211,6 +211,7 @@ def test_save_load_roundtrip_and_tamper(tmp_path):
     pd.testing.assert_frame_equal(loaded.transform(df), imp.transform(df))
     assert str(loaded.transform(df)["n"].dtype) == "int64"
     assert registry.kind(json.loads((tmp_path / "m" / "model.json").read_text())["kind"])
+    assert isinstance(registry.load(tmp_path / "m"), MIWAEImputer)  # the registry's loader
     weights = tmp_path / "m" / "model.safetensors"
     data = bytearray(weights.read_bytes())
     data[-1] ^= 0xFF
