@@ -174,7 +174,7 @@ class MIWAEImputer(TransformerMixin, BaseEstimator):
 
     def _check_params(self) -> None:
         def whole(v: Any, low: int) -> bool:
-            return isinstance(v, int | np.integer) and not isinstance(v, bool) and v >= low
+            return bool(isinstance(v, int | np.integer) and not isinstance(v, bool) and v >= low)
 
         checks = {
             "n_steps": whole(self.n_steps, 0),
