@@ -108,6 +108,11 @@ def test_self_masking_save_load_keeps_the_mechanism(tmp_path):
     assert back.missing_mechanism == "self-masking"
     assert torch.equal(back.mechanism_, imp.mechanism_)
     assert np.array_equal(back.transform(holed), imp.transform(holed))
+    # the bootstrap refits behind the draws travel with the model
+    assert imp.boot_["mechanism"].shape == (imputer_module.MNAR_BOOTSTRAP, 2, 4)
+    assert all(torch.equal(back.boot_[k], v) for k, v in imp.boot_.items())
+    again = zip(back.transform_multiple(holed, 2), imp.transform_multiple(holed, 2), strict=True)
+    assert all(np.array_equal(a, b) for a, b in again)
     mar = GANImputer(n_steps=0, random_state=0).fit(holed)
     assert mar.mechanism_ is None
     assert (imp.transform(holed) - mar.transform(holed))[~observed].mean() > 0.1
