@@ -14,9 +14,11 @@ import torch
 from sklearn.utils.estimator_checks import check_estimator
 
 from gankit import registry
+from gankit.engine.checkpoint import load_state
 from gankit.errors import CheckpointError, ConfigError, DataError
 from gankit.models.tabular.miwae import decoder_log_prob, iwae_bound
 from gankit.tabular import MIWAEImputer
+from gankit.tabular.miwae import HeldOutStopping
 
 SMALL = {"n_steps": 300, "hidden": 32, "n_samples": 200, "batch_size": 32}
 
@@ -260,3 +262,56 @@ def test_draws_are_calibrated_against_the_exact_gaussian_conditional():
     ratio = (hi - lo)[miss].mean() / np.mean(exact)
     assert 0.84 <= covered <= 0.96  # ~320 entries: binomial s.d. ~0.017
     assert 0.9 <= ratio <= 1.4
+
+
+class FakeTrainer:
+    """What the early-stopping callback reads from the engine's trainer."""
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        self.step, self.should_stop = 0, False
+        self.model = type("M", (), {"sampling_network": staticmethod(lambda name: net)})()
+
+
+def test_held_out_stopping_keeps_the_best_check_and_stops_after_patience_checks():
+    net = torch.nn.Linear(1, 1)
+    errors = iter([3.0, 2.0, 2.5, 2.1, 1.0])
+    stopping = HeldOutStopping(lambda: -next(errors), every=2, patience=2)
+    trainer = FakeTrainer(net)
+    while not trainer.should_stop:
+        trainer.step += 1
+        with torch.no_grad():
+            net.weight.fill_(float(trainer.step))
+        stopping.on_step(trainer, {"bound": float(trainer.step)})
+    # checks at steps 2, 4, 6, 8: the best is step 4 (2.0); 6 and 8 do not beat it -> stop at 8
+    assert trainer.step == 8 and stopping.best_step == 4
+    stopping.on_end(trainer)
+    assert net.weight.item() == 4.0  # the best check's weights are restored
+    assert stopping.records() == [
+        {"step": 2, "bound": 1.5, "val_mse": 3.0},
+        {"step": 4, "bound": 3.5, "val_mse": 2.0},
+        {"step": 6, "bound": 5.5, "val_mse": 2.5},
+        {"step": 8, "bound": 7.5, "val_mse": 2.1},
+    ]
+
+
+def test_trains_on_the_engine_and_resumes_bit_identically(tmp_path, monkeypatch):
+    monkeypatch.setattr("gankit.tabular.miwae.EVAL_EVERY", 10)  # held-out checks every 10 steps
+    _, holed = correlated(120, seed=1)
+    params = {"n_steps": 30, "hidden": 16, "n_samples": 50, "batch_size": 16, "patience": 50}
+    params["random_state"] = 2
+    full = MIWAEImputer(run_dir=str(tmp_path / "full"), **params).fit(holed)
+    part = MIWAEImputer(run_dir=str(tmp_path / "part"), **{**params, "n_steps": 20}).fit(holed)
+    assert load_state(tmp_path / "part")["step"] == 20
+    part.set_params(n_steps=30).fit(holed, resume=True)
+    assert part.steps_done_ == full.steps_done_ == 30
+    sa, sb = full.net_.state_dict(), part.net_.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert [h["step"] for h in full.history_] == [10, 20, 30]
+    assert full.history_ == part.history_ and full.best_step_ == part.best_step_
+    np.testing.assert_array_equal(full.transform(holed), part.transform(holed))
+    records = [json.loads(line) for line in (tmp_path / "part/metrics.jsonl").open()]
+    assert records[-1]["step"] == 30 and {"loss_miwae", "bound"} <= records[-1].keys()
+    with pytest.raises(ConfigError, match="resume=True"):
+        MIWAEImputer(run_dir=str(tmp_path / "full"), **params).fit(holed)
+    with pytest.raises(ConfigError, match="run_dir"):
+        MIWAEImputer(**params).fit(holed, resume=True)

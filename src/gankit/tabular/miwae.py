@@ -23,7 +23,6 @@ scikit-learn compatible: `fit`, `transform`, `fit_transform`, `get_feature_names
 
 from __future__ import annotations
 
-import copy
 import math
 import sys
 import warnings
@@ -38,6 +37,8 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from gankit.engine.callbacks import EarlyStopping
+from gankit.engine.runs import estimator_settings, fit_model
 from gankit.errors import CheckpointError, ConfigError, DataError
 from gankit.modeldir import (
     check_bounds,
@@ -46,7 +47,8 @@ from gankit.modeldir import (
     weight_shapes,
     write_model_dir,
 )
-from gankit.models.tabular.miwae import LIKELIHOODS, MIWAENet, iwae_bound, sir_draws, snis_mean
+from gankit.models.tabular.gain import SeededRows
+from gankit.models.tabular.miwae import LIKELIHOODS, MIWAEModel, MIWAENet, sir_draws, snis_mean
 from gankit.registry import MIWAE_KIND
 from gankit.tabular.imputer import ImputationWarning, single_thread
 from gankit.tabular.transform import (
@@ -63,6 +65,42 @@ EVAL_EVERY = 100  # steps between held-out checks
 VAL_SAMPLES = 50  # importance samples behind a held-out fill
 VAL_ROWS = 1000  # held-out error on at most this many rows
 CHUNK_CELLS = 100_000  # rows x samples per forward pass at transform (bounds memory)
+
+
+class HeldOutStopping(EarlyStopping):
+    """The engine's early stopping on network `net`: scored every `every` steps, stopped after
+    `patience` checks without a lower held-out error, best weights restored at the end; it also
+    keeps the mean training bound between checks for `history_`. (A fit shorter than `every`
+    steps is never scored and keeps its last weights.)"""
+
+    def __init__(self, score: Callable[[], float], every: int, patience: int) -> None:
+        super().__init__(score, "net", every=every, patience=patience * every)
+        self.running, self.counted = 0.0, 0
+        self.bounds: list[float] = []
+
+    def on_step(self, trainer: Any, stats: dict[str, float]) -> None:
+        self.running, self.counted = self.running + stats["bound"], self.counted + 1
+        if trainer.step % self.every == 0:
+            self.bounds.append(self.running / self.counted)
+            self.running, self.counted = 0.0, 0
+        super().on_step(trainer, stats)
+
+    def records(self) -> list[dict[str, float]]:
+        """Per check: step, mean bound of the steps before it, held-out MSE."""
+        return [
+            {"step": h["step"], "bound": b, "val_mse": -h["score"]}
+            for h, b in zip(self.history, self.bounds, strict=True)
+        ]
+
+    def state_dict(self) -> dict[str, Any]:
+        extra = {"running": self.running, "counted": self.counted, "bounds": list(self.bounds)}
+        return {**super().state_dict(), **extra}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        if state:
+            self.running, self.counted = float(state["running"]), int(state["counted"])
+            self.bounds = [float(b) for b in state["bounds"]]
 
 
 @contextmanager
@@ -85,7 +123,9 @@ class MIWAEImputer(TransformerMixin, BaseEstimator):
     0 trains all `n_steps` on every entry), `patience` (held-out checks, every 100 steps,
     without gain before stopping), `sample_posterior` (return one SIR draw instead of the
     mean), `clip` (keep values inside the observed range), `integer_columns`,
-    `identifier_columns` (left out of the model, passed through), `verbose`, `random_state`.
+    `identifier_columns` (left out of the model, passed through), `run_dir` (checkpoints and
+    metrics.jsonl of the training go there; `fit(X, resume=True)` continues from it),
+    `verbose`, `random_state`.
     """
 
     def __init__(
@@ -104,6 +144,7 @@ class MIWAEImputer(TransformerMixin, BaseEstimator):
         clip: bool = True,
         integer_columns: Sequence[Any] | str | None = "auto",
         identifier_columns: Sequence[Any] | None = None,
+        run_dir: str | None = None,
         verbose: bool = False,
         random_state: int | None = None,
     ) -> None:
@@ -121,12 +162,16 @@ class MIWAEImputer(TransformerMixin, BaseEstimator):
         self.clip = clip
         self.integer_columns = integer_columns
         self.identifier_columns = identifier_columns
+        self.run_dir = run_dir
         self.verbose = verbose
         self.random_state = random_state
 
     # ----------------------------------------------------------------------------- fitting
-    def fit(self, X: Any, y: Any = None) -> MIWAEImputer:
-        """Learn the schema, the scaling and the VAE from the observed entries of X."""
+    def fit(self, X: Any, y: Any = None, resume: bool = False) -> MIWAEImputer:
+        """Learn the schema, the scaling and the VAE from the observed entries of X.
+
+        With `resume`, training continues from the checkpoint in `run_dir` (same X, same
+        parameters; `n_steps` may be larger)."""
         self._check_params()
         df, frame = as_frame(X)
         schema = infer_schema(df, frame, None, self.integer_columns, self.identifier_columns)
@@ -165,7 +210,7 @@ class MIWAEImputer(TransformerMixin, BaseEstimator):
         m = torch.tensor(mask, dtype=torch.float32)
         with single_thread(), seeded(seed):
             self.net_ = MIWAENet(width, self.latent_dim_, self.hidden, self.likelihood)
-            self._train(x, m)
+            self._train(x, m, seed, resume)
         self.net_.eval()
         self.n_features_in_ = len(schema.order)
         if frame:
@@ -207,45 +252,42 @@ class MIWAEImputer(TransformerMixin, BaseEstimator):
             return torch.zeros_like(m)
         return hide
 
-    def _train(self, x: torch.Tensor, m: torch.Tensor) -> None:
-        """Adam on -L_K over random minibatches; keep the weights best on held-out entries."""
+    def _train(self, x: torch.Tensor, m: torch.Tensor, seed: int, resume: bool) -> None:
+        """Adam on -L_K over random minibatches, on the engine; the early-stopping callback
+        keeps the weights best on the held-out entries."""
         hide = self._hold_out(m)
         train_m = m - hide
         val_rows = torch.nonzero(hide.sum(1) > 0).flatten()[:VAL_ROWS]
         vx, vm, vhide = x[val_rows], train_m[val_rows], hide[val_rows]
-        opt = torch.optim.Adam(self.net_.parameters(), lr=self.lr)
-        n, batch = len(x), min(self.batch_size, len(x))
-        self.history_: list[dict[str, float]] = []
-        best, best_state, waited, running = math.inf, None, 0, 0.0
-        self.best_step_ = self.n_steps
-        for step in range(1, self.n_steps + 1):
-            rows = torch.randint(n, (batch,))
-            xb, mb = x[rows] * train_m[rows], train_m[rows]
-            loss = -iwae_bound(self.net_, xb, mb, self.n_importance).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            running += float(loss.detach())
-            if len(val_rows) == 0 or (step % EVAL_EVERY and step != self.n_steps):
-                continue
-            with torch.no_grad():
-                fill = snis_mean(self.net_, vx * vm, vm, VAL_SAMPLES)
-                err = float((vhide * (fill - vx) ** 2).sum() / vhide.sum())
-            self.history_.append({"step": step, "bound": -running / EVAL_EVERY, "val_mse": err})
-            running = 0.0
-            if self.verbose:
-                print(f"MIWAEImputer: step {step} held-out MSE {err:.4f}", file=sys.stderr)
-            if err < best:
-                best, best_state, waited, self.best_step_ = err, self._state(), 0, step
-            else:
-                waited += 1
-                if waited >= self.patience:
-                    break
-        if best_state is not None:
-            self.net_.load_state_dict(best_state)
+        net = self.net_  # trained in place; the callback leaves the best weights in it
+        model = MIWAEModel(net, n_importance=self.n_importance, lr=self.lr)
+        rows = {"x": x * train_m, "mask": train_m}
+        provider = SeededRows(rows, min(self.batch_size, len(x)), seed + 1)
 
-    def _state(self) -> dict[str, torch.Tensor]:
-        return copy.deepcopy(self.net_.state_dict())
+        def held_out_score() -> float:
+            with torch.no_grad():
+                fill = snis_mean(net, vx * vm, vm, VAL_SAMPLES)
+                err = float((vhide * (fill - vx) ** 2).sum() / vhide.sum())
+            if self.verbose:
+                print(f"MIWAEImputer: held-out MSE {err:.4f}", file=sys.stderr)
+            return -err
+
+        callbacks: list[Any] = []
+        stopping = None
+        if len(val_rows):
+            stopping = HeldOutStopping(held_out_score, EVAL_EVERY, self.patience)
+            callbacks.append(stopping)
+        settings = estimator_settings(self.n_steps, seed, verbose=self.verbose)
+        trainer = fit_model(
+            model, provider, settings, self.run_dir, callbacks=callbacks, resume_run=resume
+        )
+        self.steps_done_ = trainer.step
+        self.best_step_ = trainer.step
+        self.history_: list[dict[str, float]] = []
+        if stopping is not None:
+            if stopping.best_step is not None:
+                self.best_step_ = stopping.best_step
+            self.history_ = stopping.records()
 
     # ---------------------------------------------------------------------------- imputing
     def transform(self, X: Any) -> Any:
