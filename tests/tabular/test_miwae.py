@@ -292,6 +292,18 @@ def test_held_out_stopping_keeps_the_best_check_and_stops_after_patience_checks(
         {"step": 6, "bound": 5.5, "val_mse": 2.5},
         {"step": 8, "bound": 7.5, "val_mse": 2.1},
     ]
+    # a fit that ends between checks is scored at its last step too, and keeps it if best
+    net, errors = torch.nn.Linear(1, 1), iter([3.0, 2.0, 1.0])
+    stopping = HeldOutStopping(lambda: -next(errors), every=2, patience=5)
+    trainer = FakeTrainer(net)
+    for step in range(1, 6):
+        trainer.step = step
+        with torch.no_grad():
+            net.weight.fill_(float(step))
+        stopping.on_step(trainer, {"bound": float(step)})
+    stopping.on_end(trainer)
+    assert stopping.best_step == 5 and net.weight.item() == 5.0
+    assert stopping.records()[-1] == {"step": 5, "bound": 5.0, "val_mse": 1.0}
 
 
 def test_trains_on_the_engine_and_resumes_bit_identically(tmp_path, monkeypatch):
@@ -300,8 +312,10 @@ def test_trains_on_the_engine_and_resumes_bit_identically(tmp_path, monkeypatch)
     params = {"n_steps": 30, "hidden": 16, "n_samples": 50, "batch_size": 16, "patience": 50}
     params["random_state"] = 2
     full = MIWAEImputer(run_dir=str(tmp_path / "full"), **params).fit(holed)
-    part = MIWAEImputer(run_dir=str(tmp_path / "part"), **{**params, "n_steps": 20}).fit(holed)
-    assert load_state(tmp_path / "part")["step"] == 20
+    # the part fit ends between two checks (25): its last-step check must not change the resume
+    part = MIWAEImputer(run_dir=str(tmp_path / "part"), **{**params, "n_steps": 25}).fit(holed)
+    assert load_state(tmp_path / "part")["step"] == 25
+    assert [h["step"] for h in part.history_] == [10, 20, 25]
     part.set_params(n_steps=30).fit(holed, resume=True)
     assert part.steps_done_ == full.steps_done_ == 30
     sa, sb = full.net_.state_dict(), part.net_.state_dict()

@@ -70,8 +70,9 @@ CHUNK_CELLS = 100_000  # rows x samples per forward pass at transform (bounds me
 class HeldOutStopping(EarlyStopping):
     """The engine's early stopping on network `net`: scored every `every` steps, stopped after
     `patience` checks without a lower held-out error, best weights restored at the end; it also
-    keeps the mean training bound between checks for `history_`. (A fit shorter than `every`
-    steps is never scored and keeps its last weights.)"""
+    keeps the mean training bound between checks for `history_`. A fit that ends between two
+    checks is also scored at its last step (as the estimator's own loop did), after the final
+    checkpoint is written, so a fit resumed from it continues as if it had not stopped."""
 
     def __init__(self, score: Callable[[], float], every: int, patience: int) -> None:
         super().__init__(score, "net", every=every, patience=patience * every)
@@ -84,6 +85,13 @@ class HeldOutStopping(EarlyStopping):
             self.bounds.append(self.running / self.counted)
             self.running, self.counted = 0.0, 0
         super().on_step(trainer, stats)
+
+    def on_end(self, trainer: Any) -> None:
+        if self.counted:  # steps since the last check: score the final weights too
+            self.bounds.append(self.running / self.counted)
+            self.running, self.counted = 0.0, 0
+            self._consider(trainer, trainer.step)
+        super().on_end(trainer)
 
     def records(self) -> list[dict[str, float]]:
         """Per check: step, mean bound of the steps before it, held-out MSE."""
