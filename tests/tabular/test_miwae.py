@@ -325,6 +325,7 @@ def test_trains_on_the_engine_and_resumes_bit_identically(tmp_path, monkeypatch)
     np.testing.assert_array_equal(full.transform(holed), part.transform(holed))
     records = [json.loads(line) for line in (tmp_path / "part/metrics.jsonl").open()]
     assert records[-1]["step"] == 30 and {"loss_miwae", "bound"} <= records[-1].keys()
+    assert MIWAEImputer.load(full.save(tmp_path / "model")).run_dir is None  # not saved
     with pytest.raises(ConfigError, match="resume=True"):
         MIWAEImputer(run_dir=str(tmp_path / "full"), **params).fit(holed)
     with pytest.raises(ConfigError, match="run_dir"):

@@ -404,6 +404,7 @@ class MIWAEImputer(TransformerMixin, BaseEstimator):
         tensors["mean"] = torch.from_numpy(np.asarray(self.mean_, dtype=np.float64))
         tensors["std"] = torch.from_numpy(np.asarray(self.std_, dtype=np.float64))
         params = dict(self.get_params())
+        del params["run_dir"]  # where this machine trained it: not part of the model
         for key in ("integer_columns", "identifier_columns"):
             if params[key] is not None and not isinstance(params[key], str):
                 params[key] = [str(c) for c in params[key]]
