@@ -11,7 +11,9 @@ learns first. How (`gankit.models.tabular.miwae`):
   observed entries; the encoder reads the zero-filled row;
 * training maximises the importance-weighted bound on the observed entries only (K samples);
   a fraction of the observed entries is held out, and the weights with the lowest error on
-  them (self-normalised importance sampling) are kept: early stopping for small tables;
+  them (self-normalised importance sampling) are kept: early stopping for small tables. The
+  steps run on the engine (`MIWAEModel`, `fit_model`; the check is an early-stopping callback),
+  so `run_dir` gets checkpoints and metrics and `fit(X, resume=True)` continues a stopped fit;
 * `transform`: E[x_m | x_o] by self-normalised importance sampling over `n_samples` latent
   draws; `sample_posterior=True` / `transform_multiple(X, m)`: sampling-importance-resampling
   (draws from the model's p(x_m | x_o); the network's weights are not resampled, so the
