@@ -11,6 +11,11 @@ Gaussian (mean, log-std) per continuous code. The mutual-information lower bound
 L_I = E[log Q(c | G(z, c))] + H(c) (Chen et al. 2016, eq. 5) is maximised by G and Q:
 λ_cat × the categorical cross-entropy plus λ_cont × the Gaussian negative log-likelihood is added
 to D's loss (Q's head and the shared body learn on detached fakes) and to G's loss.
+
+Options from ClusterGAN (Mukherjee et al. 2019) and the paper's MNIST Q: small-σ noise
+(`noise_std`, folded into G's first layer on export), Q's estimate of the noise
+(`lambda_noise`), Q on a body of its own (`q_shared: false`), BN in Q's head (`q_batch_norm`),
+augmented samples for Q (`q_augment`).
 """
 
 from __future__ import annotations
@@ -447,8 +452,9 @@ def fold_noise_std(
 
 
 class CodeClassifier:
-    """Q's categorical head on D's body, loaded from an InfoGAN model directory: which category
-    of the code a sample shows (what the code–class agreement metric reads)."""
+    """Q's categorical head on D's body (or on Q's own, `model.q_shared: false`), loaded from an
+    InfoGAN model directory: which category of the code a sample shows (what the code–class
+    agreement metric reads)."""
 
     def __init__(self, d: nn.Module, q: nn.Module, spec: dict[str, Any]) -> None:
         self.d, self.q, self.spec = d.eval(), q.eval(), spec
