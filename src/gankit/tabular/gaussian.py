@@ -331,8 +331,11 @@ def draw_mixture_parameters(
 # rows, repeat.
 
 
-TILT_CHUNK = 2048
-SLOPE_L2 = 0.01  # rows per batch of `tilted_samples`
+TILT_CHUNK = 2048  # rows per batch of `tilted_samples`
+# Logistic slope penalty per column variance, 0.5 * SLOPE_L2 * var_j * a_j^2: a weak prior (sd 10)
+# on the slope per standard deviation. A fixed l2 = 1 on slopes of [0, 1]-scaled columns shrank
+# them 10-30% on tables of 150-600 rows.
+SLOPE_L2 = 0.01
 
 
 def self_masking_logweight(
