@@ -28,7 +28,11 @@ RECIPES = [
     Recipe("best recipe", "digits-dcgan.yaml", note="the demo recipe (+ EMA)", rejection=True),
     # issue 12: the self-conditioned projection cDCGAN (k-means clusters as labels, sampled by
     # their shares: the generator alone, no rejection)
-    Recipe("self-conditioned cDCGAN", "digits-selfcond.yaml", note="K = 20, MSGAN λ = 0.2"),
+    Recipe(
+        "self-conditioned cDCGAN",
+        "digits-selfcond-hinge.yaml",
+        note="K = 20, MSGAN λ = 0.2, hinge, SN in D",
+    ),
 ]
 QUICK = ["train.steps=30", "model.g_width=8", "model.d_width=8"]
 KEYS = ("fd", "precision", "recall", "density", "coverage", "copy_fraction", "distance_ratio")
