@@ -227,7 +227,28 @@ def single_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-class GANImputer(TransformerMixin, BaseEstimator):
+class ImputerBase(TransformerMixin, BaseEstimator):
+    """What gankit's imputers share (GANImputer, MIWAEImputer): the fitted column names,
+    scikit-learn's NaN-tolerant tags, and X read as a frame of the fitted schema."""
+
+    def _frame(self, X: Any) -> tuple[pd.DataFrame, Any]:
+        """X conformed to the fitted schema, and its identifier columns set aside."""
+        df, _ = as_frame(X)
+        df, ids = split_identifiers(df, self.schema_)
+        return conform(df, self.schema_, type(self).__name__), ids
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Imputation keeps the columns: the fitted names (identifier columns included)."""
+        check_is_fitted(self, "schema_")
+        return np.array(self.schema_.order, dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+
+class GANImputer(ImputerBase):
     """Impute NaNs with a Gaussian-conditioned GAIN; see the module docstring.
 
     Parameters: `n_steps` (most generator steps; early stopping may use fewer), `batch_size`,
@@ -690,9 +711,7 @@ class GANImputer(TransformerMixin, BaseEstimator):
             raw, values, mask = self._encode_numeric(X)
             self._warn_empty(mask)
             return values, mask, lambda filled: self._decode_numeric(raw, filled)
-        df, _ = as_frame(X)
-        df, ids = split_identifiers(df, self.schema_)
-        df = conform(df, self.schema_, type(self).__name__)
+        df, ids = self._frame(X)
         values, mask = self.encoder_.encode(df)
         self._warn_empty(mask)
 
@@ -862,16 +881,6 @@ class GANImputer(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "schema_")
         self.generator_ = refiner
         return self
-
-    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """Imputation keeps the columns: the fitted names (identifier columns included)."""
-        check_is_fitted(self, "schema_")
-        return np.array(self.schema_.order, dtype=object)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        return tags
 
     # ------------------------------------------------------------------------- save / load
     def save(self, directory: str | Path) -> Path:

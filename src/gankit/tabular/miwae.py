@@ -36,7 +36,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from gankit.engine.callbacks import EarlyStopping
@@ -52,15 +51,13 @@ from gankit.modeldir import (
 from gankit.models.tabular.gain import SeededRows
 from gankit.models.tabular.miwae import LIKELIHOODS, MIWAEModel, MIWAENet, sir_draws, snis_mean
 from gankit.registry import MIWAE_KIND
-from gankit.tabular.imputer import ImputationWarning, single_thread
+from gankit.tabular.imputer import ImputationWarning, ImputerBase, single_thread
 from gankit.tabular.transform import (
     MinMaxEncoder,
     TableSchema,
     as_frame,
-    conform,
     infer_schema,
     join_identifiers,
-    split_identifiers,
 )
 
 EVAL_EVERY = 100  # steps between held-out checks
@@ -122,7 +119,7 @@ def seeded(seed: int) -> Iterator[None]:
         yield
 
 
-class MIWAEImputer(TransformerMixin, BaseEstimator):
+class MIWAEImputer(ImputerBase):
     """Impute NaNs with MIWAE; see the module docstring.
 
     Parameters: `n_steps` (most Adam steps; early stopping may use fewer), `batch_size`,
@@ -355,9 +352,7 @@ class MIWAEImputer(TransformerMixin, BaseEstimator):
     def _prepare(self, X: Any) -> tuple[np.ndarray, np.ndarray, Callable[[np.ndarray], Any]]:
         """Encoded values, observation mask, and the function that turns fills into X's type."""
         check_is_fitted(self, "schema_")
-        df, _ = as_frame(X)
-        df, ids = split_identifiers(df, self.schema_)
-        df = conform(df, self.schema_, type(self).__name__)
+        df, ids = self._frame(X)
         values, mask = self.encoder_.encode(df)
         empty = mask.sum(1) == 0
         if empty.any():
@@ -387,16 +382,6 @@ class MIWAEImputer(TransformerMixin, BaseEstimator):
             if col.kind == "integer" and col.dtype.lower().startswith(("int", "uint")):
                 out[col.name] = out[col.name].astype(col.dtype)
         return out
-
-    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """Imputation keeps the columns: the fitted names (identifier columns included)."""
-        check_is_fitted(self, "schema_")
-        return np.array(self.schema_.order, dtype=object)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        return tags
 
     # ------------------------------------------------------------------------- save / load
     def save(self, directory: str | Path) -> Path:
