@@ -200,10 +200,27 @@ class ConditionalGAN(GAN):
                 loss_d, stats = self.objective.discriminator_loss(d, real, fake, labels)
             update(loss_d, optimizers["d"], self.networks["d"].parameters(), clip)
             self.objective.after_discriminator_step(self.networks["d"])
+        labels, z = self.generator_inputs(labels, batches)
         with self.autocast():
-            loss_g = self.objective.generator_loss(d, g(self.latent(batches), labels), labels)
+            fake = g(z, labels)
+            loss_g = self.objective.generator_loss(d, fake, labels)
+            extra, extra_stats = self.generator_extra_loss(fake, z)
+            if extra is not None:
+                loss_g = loss_g + extra
         update(loss_g, optimizers["g"], self.networks["g"].parameters(), clip)
-        return {"loss_d": float(loss_d.detach()), "loss_g": float(loss_g.detach()), **stats}
+        out = {"loss_d": float(loss_d.detach()), "loss_g": float(loss_g.detach()), **stats}
+        return {**out, **extra_stats}
+
+    def generator_inputs(self, labels: torch.Tensor, batches: Batches) -> tuple[torch.Tensor, ...]:
+        """G's labels and noise for its update: the last D batch's labels, fresh noise. A hook
+        for variants that pair or resample them (the self-conditioned GAN's mode seeking)."""
+        return labels, self.latent(batches)
+
+    def generator_extra_loss(
+        self, fake: torch.Tensor, z: torch.Tensor
+    ) -> tuple[torch.Tensor | None, dict[str, float]]:
+        """A term added to G's loss and its logged values; none for the conditional GAN."""
+        return None, {}
 
     # --- sampling and saving ------------------------------------------------------------------
     @torch.no_grad()

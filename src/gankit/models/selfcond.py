@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from gankit.engine.model import Batches, update
+from gankit.engine.model import Batches
 from gankit.errors import CheckpointError, ConfigError, DataError
 from gankit.generator import resolve_labels
 from gankit.models.conditional import ConditionalGAN
@@ -167,31 +167,21 @@ class SelfConditionedGAN(ConditionalGAN):
         super().__init__(cfg, dataset)
         self.clustering = clustering
 
-    def training_step(self, batches: Batches, optimizers) -> dict[str, float]:
-        """The conditional GAN's step; with `model.mode_seeking` = λ > 0, G's batch is pairs of
-        one cluster and its loss gains λ × `mode_seeking_term`."""
+    def generator_inputs(self, labels: torch.Tensor, batches: Batches) -> tuple[torch.Tensor, ...]:
+        """With `model.mode_seeking` = λ > 0, G's batch is pairs of one cluster (two noises)."""
+        if float(self.cfg.model.mode_seeking) > 0:
+            labels = paired_labels(labels)
+        return labels, self.latent(batches)
+
+    def generator_extra_loss(
+        self, fake: torch.Tensor, z: torch.Tensor
+    ) -> tuple[torch.Tensor | None, dict[str, float]]:
+        """λ × `mode_seeking_term` (MSGAN) when `model.mode_seeking` = λ > 0."""
         weight = float(self.cfg.model.mode_seeking)
         if weight == 0:
-            return super().training_step(batches, optimizers)
-        g, d = self.live["g"], self.live["d"]
-        clip = self.cfg.train.grad_clip
-        for _ in range(self.cfg.train.d_steps):
-            batch = batches.next()
-            real, labels = batch.x, batch.labels
-            with torch.no_grad(), self.autocast():
-                fake = g(self.latent(batches), labels)
-            with self.autocast():
-                loss_d, stats = self.objective.discriminator_loss(d, real, fake, labels)
-            update(loss_d, optimizers["d"], self.networks["d"].parameters(), clip)
-            self.objective.after_discriminator_step(self.networks["d"])
-        labels, z = paired_labels(labels), self.latent(batches)
-        with self.autocast():
-            fake = g(z, labels)
-            term = mode_seeking_term(fake.float(), z)
-            loss_g = self.objective.generator_loss(d, fake, labels) + weight * term
-        update(loss_g, optimizers["g"], self.networks["g"].parameters(), clip)
-        out = {"loss_d": float(loss_d.detach()), "loss_g": float(loss_g.detach()), **stats}
-        return {**out, "mode_seeking": float(term.detach())}
+            return None, {}
+        term = mode_seeking_term(fake.float(), z)
+        return weight * term, {"mode_seeking": float(term.detach())}
 
     def sample(self, n: int, *, seed: int | None = None, conditions: Any = None) -> torch.Tensor:
         """n samples from seeded noise; clusters drawn from the prior unless `conditions`."""
