@@ -22,19 +22,30 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+TEARDOWN_ABORT = "terminate called without an active exception"
+
+
 def run_two_ranks(worker: str, *args: str) -> None:
-    """`torchrun --nproc_per_node=2 WORKER ARGS` on one machine (gloo, one thread per rank)."""
+    """`torchrun --nproc_per_node=2 WORKER ARGS` on one machine (gloo, one thread per rank).
+
+    A rank that aborts with gloo's teardown race (a C++ `terminate` after the process group is
+    destroyed, seen about once in ten suite runs on the 2-core CI machine) is run once more;
+    the callers then check the weights the (resumable) runs wrote, so nothing is taken on trust.
+    """
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node=2",
-        f"--master_port={free_port()}",
-        str(Path(__file__).with_name(worker)),
-        *args,
-    ]
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    for _attempt in range(2):
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node=2",
+            f"--master_port={free_port()}",
+            str(Path(__file__).with_name(worker)),
+            *args,
+        ]
+        result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+        if result.returncode == 0 or TEARDOWN_ABORT not in result.stderr:
+            break
     assert result.returncode == 0, result.stderr[-3000:]
 
 
