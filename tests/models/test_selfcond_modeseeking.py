@@ -14,25 +14,10 @@ from gankit.engine.runs import build_trainer
 from gankit.errors import ConfigError
 from gankit.models.selfcond import MS_EPS, mode_seeking_term, paired_labels
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-TINY = [
-    "data.name=ring",
-    "data.n_samples=512",
-    "model.family=cmlp",
-    "model.self_conditioned=true",
-    "model.num_classes=8",
-    "model.g_output=none",
-    "model.latent_dim=4",
-    "model.g_width=8",
-    "model.d_width=8",
-    "model.mode_seeking=1.0",
-    "train.batch_size=32",
-    "train.steps=6",
-    "train.progress=false",
-    "train.log_every=2",
-    "train.checkpoint_every=3",
-    "train.sample_every=3",
-]
+from .test_selfcond import CONFIGS
+from .test_selfcond import TINY as SELFCOND_TINY
+
+TINY = [*SELFCOND_TINY, "model.mode_seeking=1.0"]  # the self-conditioned tiny run, with MSGAN
 
 
 def test_mode_seeking_term_by_hand():
